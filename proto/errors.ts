@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   ABORTED: 'the probe was cancelled (shutdown)',
   INTERNAL: 'the probe itself failed unexpectedly (a bug: please report it)',
   INVALID_TARGET: 'the target could not be parsed for this check type',
+  INVALID_CHECK: "the check's options are invalid (a bad status range or regular expression); nothing was sent",
   // Name resolution and connection
   DNS_RESOLVE_FAILED: "the target's host name could not be resolved",
   CONNECTION_REFUSED: 'the target refused the connection (nothing listens on the port)',

@@ -62,7 +62,7 @@ describe('vantage probe', () => {
     [['probe', 'http', 'example.test'], /invalid URL "example.test"/],
     [['probe', 'tls', 'example.test'], /expected host:port/],
     [['probe', 'http', 'http://x/', '--timeout', 'soon'], /--timeout: invalid duration/],
-    [['probe', 'http', 'http://x/', '--expect-status', '2xx'], /--expect-status/],
+    [['probe', 'http', 'http://x/', '--expect-status', 'two hundred'], /--expect-status/],
     [['probe', 'dns', 'x.test', '--method', 'GET'], /--method does not apply to dns probes/],
     [['probe', 'http', 'http://x/', '--bogus'], /Unknown option '--bogus'/],
     [['frobnicate'], /unknown command "frobnicate"/],
