@@ -1,0 +1,360 @@
+// The signed envelope (DESIGN.md, "Signed results"): agents sign each ResultBatch as a
+// flattened JWS (alg EdDSA, kid = agent id, payload = the batch's protobuf bytes); the hub
+// signs agent configs as JSON JWS; agents authenticate to the hub with a short JWT.
+// Portable: jose + WebCrypto, no `node:` imports (the edge worker signs with the same code).
+//
+// Verification answers one EnvelopeError reason per kind of rejection, so the hub can count
+// them. Vantage ownership and (agent_id, seq) replay are the hub's checks, not this module's.
+import * as jose from 'jose'
+import type { ResultBatch } from './batch.ts'
+import { CodecError, decodeBatch, encodeBatch } from './codec.ts'
+import { importPrivate, importPublic } from './keys.ts'
+
+export const ENVELOPE_REASONS = [
+  'oversize',
+  'malformed',
+  'unknown_kid',
+  'wrong_alg',
+  'bad_signature',
+  'agent_mismatch',
+  'clock_skew',
+  'expired',
+  'bad_claims',
+] as const
+
+export type EnvelopeReason = (typeof ENVELOPE_REASONS)[number]
+
+export class EnvelopeError extends Error {
+  override readonly name = 'EnvelopeError'
+  readonly reason: EnvelopeReason
+  /** The signer's claimed id, once it was read from the header (for logs and counters). */
+  readonly kid: string | undefined
+
+  constructor(reason: EnvelopeReason, message: string, options?: { kid?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.reason = reason
+    this.kid = options?.kid
+  }
+}
+
+/** The flattened JWS JSON serialization (RFC 7515 §7.2.2), as sent in POST /v1/results. */
+export interface FlattenedJWS {
+  protected: string
+  payload: string
+  signature: string
+}
+
+/** A CryptoKey from keys.ts, or an Ed25519 JWK (imported once and cached). */
+type CryptoKey = jose.CryptoKey
+export type KeyInput = CryptoKey | jose.JWK
+export type KeyLookup = (kid: string) => KeyInput | undefined | Promise<KeyInput | undefined>
+
+export interface Signer {
+  /** The signer's id: agent id for batches and tokens, the hub's key id for configs. */
+  kid: string
+  privateKey: KeyInput
+}
+
+export const ALG = 'EdDSA'
+/** `typ` of signed batches, so no other signed document can pass for one. */
+export const BATCH_TYP = 'vantage-batch'
+export const HUB_AUDIENCE = 'vantage-hub'
+/** Default limits: a batch of a few thousand results fits well under 8 MiB. */
+export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
+export const DEFAULT_MAX_JSON_BYTES = 1024 * 1024
+const MAX_TOKEN_BYTES = 4096
+
+// ---- keys ----
+
+const imported = new WeakMap<object, Promise<CryptoKey>>()
+
+function isCryptoKey(key: KeyInput): key is CryptoKey {
+  return !('kty' in key) // every JWK has kty; a CryptoKey never does
+}
+
+function keyFor(key: KeyInput, kind: 'private' | 'public', source: string): Promise<CryptoKey> {
+  if (isCryptoKey(key)) return Promise.resolve(key)
+  let promise = imported.get(key)
+  if (!promise) {
+    promise = kind === 'private' ? importPrivate(key, source) : importPublic(key, source)
+    imported.set(key, promise)
+    promise.catch(() => imported.delete(key))
+  }
+  return promise
+}
+
+// ---- signing ----
+
+async function signBytes(payload: Uint8Array, header: jose.JWSHeaderParameters, signer: Signer): Promise<FlattenedJWS> {
+  const key = await keyFor(signer.privateKey, 'private', `private key ${signer.kid}`)
+  const jws = await new jose.FlattenedSign(payload).setProtectedHeader({ ...header, alg: ALG, kid: signer.kid }).sign(key)
+  return { protected: jws.protected!, payload: jws.payload, signature: jws.signature }
+}
+
+/** Signs a batch with its agent's key: one signature per batch. */
+export async function signBatch(batch: ResultBatch, signer: Signer): Promise<FlattenedJWS> {
+  if (batch.agent_id !== signer.kid) {
+    throw new Error(`signBatch: batch.agent_id ${JSON.stringify(batch.agent_id)} is not the signer ${JSON.stringify(signer.kid)}`)
+  }
+  return signBytes(encodeBatch(batch), { typ: BATCH_TYP }, signer)
+}
+
+/** Signs a small JSON document (the hub's agent configs); `typ` says what it is. */
+export async function signJson(value: unknown, signer: Signer & { typ?: string }): Promise<FlattenedJWS> {
+  const header: jose.JWSHeaderParameters = signer.typ === undefined ? {} : { typ: signer.typ }
+  return signBytes(new TextEncoder().encode(JSON.stringify(value)), header, signer)
+}
+
+// ---- verifying ----
+
+export interface VerifyBatchOptions {
+  /** The verifier's clock, unix milliseconds. */
+  now: number
+  /** How far `sent_at` may be from `now`, either way. */
+  maxSkewMs: number
+  /** Largest accepted envelope, in bytes of JWS JSON (default DEFAULT_MAX_BATCH_BYTES). */
+  maxBytes?: number
+}
+
+/**
+ * Verifies a signed batch and returns it decoded. The checks run in this order, cheapest and
+ * least trusting first, each failing with its own EnvelopeError reason:
+ * oversize (before parsing anything) → malformed (not a flattened JWS, or a header without
+ * kid/with the wrong typ) → unknown_kid → wrong_alg → bad_signature → malformed (the signed
+ * payload is not a valid ResultBatch) → agent_mismatch (batch or result agent_id ≠ kid) →
+ * clock_skew (sent_at further than maxSkewMs from now).
+ */
+export async function verifyBatch(
+  jws: string | Uint8Array | FlattenedJWS,
+  lookupKey: KeyLookup,
+  opts: VerifyBatchOptions,
+): Promise<ResultBatch> {
+  const { kid, payload } = await open(jws, lookupKey, opts.maxBytes ?? DEFAULT_MAX_BATCH_BYTES, BATCH_TYP)
+  let batch: ResultBatch
+  try {
+    batch = decodeBatch(payload)
+  } catch (err) {
+    if (!(err instanceof CodecError)) throw err
+    throw new EnvelopeError('malformed', `signed payload is not a batch: ${err.message}`, { kid, cause: err })
+  }
+  if (batch.agent_id !== kid) {
+    throw new EnvelopeError('agent_mismatch', `batch agent_id ${JSON.stringify(batch.agent_id)} was signed by ${JSON.stringify(kid)}`, { kid })
+  }
+  const foreign = batch.results.findIndex((r) => r.agent_id !== kid)
+  if (foreign >= 0) {
+    const other = batch.results[foreign].agent_id
+    throw new EnvelopeError('agent_mismatch', `results[${foreign}] claims agent ${JSON.stringify(other)} in a batch signed by ${JSON.stringify(kid)}`, { kid })
+  }
+  const skew = batch.sent_at - opts.now
+  if (Math.abs(skew) > opts.maxSkewMs) {
+    const side = skew < 0 ? 'behind' : 'ahead of'
+    throw new EnvelopeError('clock_skew', `sent_at is ${Math.abs(skew)} ms ${side} the hub's clock (allowed ${opts.maxSkewMs} ms)`, { kid })
+  }
+  return batch
+}
+
+export interface VerifyJsonOptions {
+  /** Required `typ` header, when the caller expects one kind of document. */
+  typ?: string
+  maxBytes?: number
+}
+
+/** Verifies a signed JSON document; `key` is the pinned key or a lookup by kid. */
+export async function verifyJson<T = unknown>(
+  jws: string | Uint8Array | FlattenedJWS,
+  key: KeyInput | KeyLookup,
+  opts: VerifyJsonOptions = {},
+): Promise<{ payload: T; kid: string }> {
+  const lookup: KeyLookup = typeof key === 'function' ? key : () => key
+  const { kid, payload } = await open(jws, lookup, opts.maxBytes ?? DEFAULT_MAX_JSON_BYTES, opts.typ)
+  try {
+    return { payload: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) as T, kid }
+  } catch (err) {
+    throw new EnvelopeError('malformed', 'signed payload is not JSON', { kid, cause: err })
+  }
+}
+
+/** The shared front half of verification: size, shape, kid, alg, signature. */
+async function open(
+  input: string | Uint8Array | FlattenedJWS,
+  lookupKey: KeyLookup,
+  maxBytes: number,
+  typ: string | undefined,
+): Promise<{ kid: string; payload: Uint8Array }> {
+  const size = sizeOf(input)
+  if (size > maxBytes) throw new EnvelopeError('oversize', `envelope is ${size} bytes, over the ${maxBytes}-byte limit`)
+  const jws = parseFlattened(input)
+  const header = readHeader(jws)
+  if (typeof header.kid !== 'string' || header.kid === '') {
+    throw new EnvelopeError('malformed', 'protected header has no kid')
+  }
+  const kid = header.kid
+  if (typ !== undefined && header.typ !== typ) {
+    throw new EnvelopeError('malformed', `typ is ${JSON.stringify(header.typ)}, expected ${JSON.stringify(typ)}`, { kid })
+  }
+  const known = await lookupKey(kid)
+  if (known === undefined) throw new EnvelopeError('unknown_kid', `no key is registered for kid ${JSON.stringify(kid)}`, { kid })
+  if (header.alg !== ALG) {
+    throw new EnvelopeError('wrong_alg', `alg is ${JSON.stringify(header.alg)}, only ${ALG} is accepted`, { kid })
+  }
+  const key = await keyFor(known, 'public', `public key of ${kid}`)
+  try {
+    const { payload } = await jose.flattenedVerify(jws, key, { algorithms: [ALG] })
+    return { kid, payload }
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') {
+      throw new EnvelopeError('bad_signature', `signature does not verify with the key of ${JSON.stringify(kid)}`, { kid, cause: err })
+    }
+    // JWSInvalid, an unsupported `crit` or `b64` header, a payload that is not base64url, …
+    throw new EnvelopeError('malformed', `invalid JWS: ${(err as Error).message}`, { kid, cause: err })
+  }
+}
+
+function sizeOf(input: unknown): number {
+  if (typeof input === 'string') return input.length // a well-formed JWS is ASCII: chars = bytes
+  if (input instanceof Uint8Array) return input.byteLength
+  if (typeof input === 'object' && input !== null) {
+    const { protected: p, payload, signature } = input as Record<string, unknown>
+    return [p, payload, signature].reduce<number>((n, part) => n + (typeof part === 'string' ? part.length : 0), 0)
+  }
+  return 0
+}
+
+function parseFlattened(input: unknown): FlattenedJWS {
+  let value = input
+  try {
+    if (input instanceof Uint8Array) value = new TextDecoder('utf-8', { fatal: true }).decode(input)
+    if (typeof value === 'string') value = JSON.parse(value)
+  } catch {
+    throw new EnvelopeError('malformed', 'envelope is not JSON (expected a flattened JWS)')
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new EnvelopeError('malformed', 'envelope is not a flattened JWS object')
+  }
+  const jws = value as Record<string, unknown>
+  for (const part of ['protected', 'payload', 'signature']) {
+    if (typeof jws[part] !== 'string') throw new EnvelopeError('malformed', `flattened JWS has no "${part}" string`)
+  }
+  // Unprotected header parameters are not signed: refuse them rather than trust or merge them.
+  if (jws.header !== undefined) throw new EnvelopeError('malformed', 'unprotected "header" parameters are not accepted')
+  return { protected: jws.protected as string, payload: jws.payload as string, signature: jws.signature as string }
+}
+
+function readHeader(jws: FlattenedJWS): jose.ProtectedHeaderParameters {
+  try {
+    return jose.decodeProtectedHeader(jws)
+  } catch (err) {
+    throw new EnvelopeError('malformed', `protected header is not base64url JSON: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+// ---- agent tokens ----
+
+export interface AgentTokenOptions {
+  /** Lifetime in seconds (default 60): the token authenticates one request, so keep it short. */
+  ttlSeconds?: number
+}
+
+/** A JWT for the agent's requests to the hub (GET /v1/agents/{id}/config). */
+export async function createAgentToken(
+  agentId: string,
+  privateKey: KeyInput,
+  now: number,
+  opts: AgentTokenOptions = {},
+): Promise<string> {
+  const key = await keyFor(privateKey, 'private', `private key ${agentId}`)
+  const iat = Math.floor(now / 1000)
+  return new jose.SignJWT({})
+    .setProtectedHeader({ alg: ALG, kid: agentId, typ: 'JWT' })
+    .setSubject(agentId)
+    .setAudience(HUB_AUDIENCE)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + (opts.ttlSeconds ?? 60))
+    .setJti(crypto.randomUUID())
+    .sign(key)
+}
+
+export interface VerifyAgentTokenOptions {
+  now: number
+  /** Clock difference tolerated on iat/exp (default 30 s). */
+  maxSkewMs?: number
+  /** Longest lifetime (exp − iat) accepted, in seconds (default 300). */
+  maxLifetimeSeconds?: number
+}
+
+export interface AgentTokenClaims {
+  agentId: string
+  /** Unix milliseconds. */
+  expiresAt: number
+  jti?: string
+}
+
+/**
+ * Verifies an agent's bearer token: the same order as verifyBatch (oversize, malformed,
+ * unknown_kid, wrong_alg, bad_signature), then the claims: expired, clock_skew (issued in
+ * the future), bad_claims (audience, missing claims, too long a lifetime), agent_mismatch
+ * (sub ≠ kid).
+ */
+export async function verifyAgentToken(
+  token: string,
+  lookupKey: KeyLookup,
+  opts: VerifyAgentTokenOptions,
+): Promise<AgentTokenClaims> {
+  if (typeof token !== 'string') throw new EnvelopeError('malformed', 'token is not a string')
+  if (token.length > MAX_TOKEN_BYTES) throw new EnvelopeError('oversize', `token is over ${MAX_TOKEN_BYTES} bytes`)
+  let header: jose.ProtectedHeaderParameters
+  try {
+    header = jose.decodeProtectedHeader(token)
+  } catch (err) {
+    throw new EnvelopeError('malformed', `not a JWT: ${(err as Error).message}`, { cause: err })
+  }
+  if (typeof header.kid !== 'string' || header.kid === '') throw new EnvelopeError('malformed', 'JWT header has no kid')
+  const kid = header.kid
+  const known = await lookupKey(kid)
+  if (known === undefined) throw new EnvelopeError('unknown_kid', `no key is registered for kid ${JSON.stringify(kid)}`, { kid })
+  if (header.alg !== ALG) throw new EnvelopeError('wrong_alg', `alg is ${JSON.stringify(header.alg)}, only ${ALG} is accepted`, { kid })
+  const key = await keyFor(known, 'public', `public key of ${kid}`)
+  const skewSeconds = (opts.maxSkewMs ?? 30_000) / 1000
+  let claims: jose.JWTPayload
+  try {
+    ;({ payload: claims } = await jose.jwtVerify(token, key, {
+      algorithms: [ALG],
+      audience: HUB_AUDIENCE,
+      typ: 'JWT',
+      currentDate: new Date(opts.now),
+      clockTolerance: skewSeconds,
+      requiredClaims: ['sub', 'iat', 'exp'],
+    }))
+  } catch (err) {
+    throw tokenError(err, kid)
+  }
+  if (claims.iat! > opts.now / 1000 + skewSeconds) {
+    throw new EnvelopeError('clock_skew', `token issued ${claims.iat! - Math.floor(opts.now / 1000)} s in the future`, { kid })
+  }
+  const lifetime = claims.exp! - claims.iat!
+  const maxLifetime = opts.maxLifetimeSeconds ?? 300
+  if (lifetime > maxLifetime) {
+    throw new EnvelopeError('bad_claims', `token lifetime ${lifetime} s is over the ${maxLifetime} s limit`, { kid })
+  }
+  if (claims.sub !== kid) {
+    throw new EnvelopeError('agent_mismatch', `token subject ${JSON.stringify(claims.sub)} was signed by ${JSON.stringify(kid)}`, { kid })
+  }
+  return { agentId: kid, expiresAt: claims.exp! * 1000, jti: typeof claims.jti === 'string' ? claims.jti : undefined }
+}
+
+function tokenError(err: unknown, kid: string): EnvelopeError {
+  const e = err as { code?: string; claim?: string; reason?: string; message?: string }
+  const opts = { kid, cause: err }
+  switch (e.code) {
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return new EnvelopeError('bad_signature', `token signature does not verify with the key of ${JSON.stringify(kid)}`, opts)
+    case 'ERR_JWT_EXPIRED':
+      return new EnvelopeError('expired', `token expired: ${e.message}`, opts)
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (e.claim === 'iat' || e.claim === 'nbf') return new EnvelopeError('clock_skew', `token ${e.claim}: ${e.message}`, opts)
+      return new EnvelopeError('bad_claims', `token ${e.claim ?? 'claims'}: ${e.message}`, opts)
+    default:
+      return new EnvelopeError('malformed', `invalid token: ${e.message ?? String(err)}`, opts)
+  }
+}

@@ -1,0 +1,57 @@
+// Throughput of the signed envelope: sign (encode + Ed25519) on the agent, verify + decode on
+// the hub, per batch size. Beside it, plain JSON of the same batch as a yardstick for size and
+// codec speed. Prints figures, asserts nothing.
+//   node --import tsx test/bench/envelope.bench.ts
+import { decodeBatch, encodeBatch } from '../../proto/codec.ts'
+import { signBatch, verifyBatch } from '../../proto/envelope.ts'
+import { generateKeyPair, importPrivate, importPublic } from '../../proto/keys.ts'
+import { batchOf } from '../proto/fixtures.ts'
+
+const BUDGET_MS = Number(process.env.BENCH_MS ?? 1000)
+
+/** Runs `fn` repeatedly for about BUDGET_MS after a short warm-up; returns operations per second. */
+async function rate(fn: () => unknown): Promise<number> {
+  const warmUntil = performance.now() + BUDGET_MS / 5
+  while (performance.now() < warmUntil) await fn()
+  let ops = 0
+  const start = performance.now()
+  let elapsed = 0
+  while (elapsed < BUDGET_MS) {
+    await fn()
+    ops++
+    elapsed = performance.now() - start
+  }
+  return (ops * 1000) / elapsed
+}
+
+const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en') : n.toFixed(1))
+
+const pair = await generateKeyPair('eu-1')
+const privateKey = await importPrivate(pair.privateJwk)
+const publicKey = await importPublic(pair.publicJwk)
+const lookup = (kid: string) => (kid === 'eu-1' ? publicKey : undefined)
+
+console.log(`node ${process.version}, ${BUDGET_MS} ms per figure`)
+console.log(
+  ['results', 'protobuf B', 'JWS B', 'JSON B', 'sign/s', 'verify+decode/s', 'results verified/s', 'encode/s', 'decode/s', 'JSON str+parse/s']
+    .map((h) => h.padStart(12))
+    .join(' '),
+)
+for (const n of [1, 100, 1000]) {
+  const batch = batchOf(n, { sentAt: Date.now() })
+  const bytes = encodeBatch(batch)
+  const jws = JSON.stringify(await signBatch(batch, { kid: 'eu-1', privateKey }))
+  const json = JSON.stringify(batch)
+  const verifyOpts = { now: batch.sent_at, maxSkewMs: 3_600_000 }
+
+  const sign = await rate(() => signBatch(batch, { kid: 'eu-1', privateKey }))
+  const verify = await rate(() => verifyBatch(jws, lookup, verifyOpts))
+  const encode = await rate(() => encodeBatch(batch))
+  const decode = await rate(() => decodeBatch(bytes))
+  const jsonRate = await rate(() => JSON.parse(JSON.stringify(batch)))
+  console.log(
+    [n, bytes.length, jws.length, json.length, fmt(sign), fmt(verify), fmt(verify * n), fmt(encode), fmt(decode), fmt(jsonRate)]
+      .map((v) => String(typeof v === 'number' ? v : v).padStart(12))
+      .join(' '),
+  )
+}
