@@ -235,7 +235,8 @@ const ms = (seconds: number) => `${(seconds * 1000).toFixed(1)}ms`
 export function formatHuman(r: ProbeResult, nowMs: number): string {
   const outcome = r.success ? (r.degraded ? 'DEGRADED' : 'UP') : r.challenged ? 'CHALLENGED' : 'DOWN'
   const rows: [string, string][] = []
-  if (r.http) {
+  // A failure before any response has no status or phases worth a line.
+  if (r.http && r.http.status_code > 0) {
     rows.push(['status', `${r.http.status_code}  HTTP/${r.http.http_version}  ${r.http.body_bytes} bytes  redirects ${r.http.redirects}`])
     if (r.http.final_url !== r.target) rows.push(['final url', r.http.final_url])
     const p = r.http.phases
