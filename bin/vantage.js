@@ -4,8 +4,8 @@ import { register } from 'tsx/esm/api'
 
 const COMMANDS = {
   start: ['../agent/cli/start.ts', 'the embedded default: a local hub and agent'],
-  hub: [null, 'run the hub (--config hub.yaml)'],
-  agent: [null, 'run an agent daemon (--config agent.yaml)'],
+  hub: ['../hub/cli.ts', 'run the hub (--config hub.yaml)'],
+  agent: ['../agent/cli/agent.ts', 'run an agent daemon (--config agent.yaml)'],
   probe: ['../agent/cli/probe.ts', 'run one probe now: vantage probe <http|tls|tcp|smtp|dns> <target>'],
   journey: [null, 'run one journey once: vantage journey <file.js|file.ts>'],
   keygen: ['../agent/cli/keygen.ts', 'make an Ed25519 key pair: vantage keygen --out DIR --id ID'],

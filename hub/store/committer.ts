@@ -1,0 +1,85 @@
+// Group commit: batches verified in the same turn of the event loop are written in one
+// transaction (one fsync), and each caller's promise settles only after that COMMIT returned.
+// That is the "ack only after the batch is committed" rule, without one fsync per batch.
+import type { BatchInput, BatchOutcome, Store } from './store.ts'
+
+/** The store could not take the batch (disk full, I/O error, shutting down): retry later. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError'
+}
+
+interface Pending {
+  input: BatchInput
+  resolve: (outcome: BatchOutcome) => void
+  reject: (err: Error) => void
+}
+
+export class Committer {
+  private queue: Pending[] = []
+  private scheduled = false
+  private closed = false
+  private idle: (() => void)[] = []
+
+  constructor(
+    private readonly store: Store,
+    private readonly onError: (err: Error, inputs: number) => void = () => {},
+    /** Most batches per transaction, so one flush never holds the event loop for long. */
+    private readonly maxBatches = 256,
+  ) {}
+
+  submit(input: BatchInput): Promise<BatchOutcome> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the hub is shutting down'))
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject })
+      this.schedule()
+    })
+  }
+
+  get pending(): number {
+    return this.queue.length
+  }
+
+  /** Refuses new batches and resolves once everything already submitted is committed. */
+  async drain(): Promise<void> {
+    this.closed = true
+    if (this.queue.length === 0 && !this.scheduled) return
+    await new Promise<void>((resolve) => this.idle.push(resolve))
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    // setImmediate, not a microtask: lets every verification finishing in this turn join the group.
+    setImmediate(this.flush)
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false
+    const group = this.queue.splice(0, this.maxBatches)
+    if (this.queue.length > 0) this.schedule()
+    if (group.length > 0) this.commit(group)
+    if (this.queue.length === 0 && !this.scheduled) for (const done of this.idle.splice(0)) done()
+  }
+
+  private commit(group: Pending[]): void {
+    let outcomes: (BatchOutcome | Error)[]
+    try {
+      outcomes = this.store.applyBatches(group.map((p) => p.input))
+    } catch (err) {
+      // The transaction itself failed: nothing of this group is stored, nothing is acknowledged.
+      const error = err instanceof Error ? err : new Error(String(err))
+      this.onError(error, group.length)
+      for (const p of group) p.reject(new StoreUnavailableError(`the store could not commit: ${error.message}`, { cause: error }))
+      return
+    }
+    group.forEach((p, i) => {
+      const outcome = outcomes[i]
+      if (outcome instanceof Error) {
+        this.onError(outcome, 1)
+        p.reject(new StoreUnavailableError(`the store could not commit this batch: ${outcome.message}`, { cause: outcome }))
+      } else {
+        p.resolve(outcome)
+      }
+    })
+  }
+}

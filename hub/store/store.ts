@@ -1,0 +1,295 @@
+// The hub's SQLite store: results deduped by result_id, per-agent replay protection, and the
+// latest vote per (check, vantage). Writes happen in applyBatches (one transaction for all the
+// batches the committer gathered, one savepoint per batch); reads of votes and agents come
+// from memory, which mirrors the committed rows (this process is the only writer).
+import { createHash } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { ProbeResult } from '../../proto/result.ts'
+import { migrate } from './migrations.ts'
+import { openDatabase, type Database, type Statement } from './sqlite.ts'
+import { mergeVote, type VoteRule, type VoteState } from './vote.ts'
+
+export const STORE_FILE = 'hub.sqlite'
+
+export interface BatchInput {
+  agent_id: string
+  vantage: string
+  seq: number
+  /** The agent's count of results it had to drop (outbox full), as last reported. */
+  dropped: number
+  results: ProbeResult[]
+  /** Hub clock, unix ms. */
+  received_at: number
+  /** How a check votes; null when the check is not configured (its results are kept, not voted). */
+  rule: (check: string) => VoteRule | null
+}
+
+export type BatchOutcome =
+  | { ok: true; accepted: number; duplicates: number }
+  | { ok: false; reason: 'replayed_seq'; error: string }
+
+export interface AgentSeen {
+  agent_id: string
+  vantage: string
+  seq: number
+  last_seen: number
+  dropped: number
+}
+
+interface SeqRow {
+  seq: number
+  results_digest: string
+}
+
+interface VoteRow {
+  check_name: string
+  vantage: string
+  round: number
+  interval_ms: number
+  vote: VoteState['vote']
+  impaired: number
+  agents: string
+  n_results: number
+  n_success: number
+  n_challenged: number
+  n_down: number
+  n_down_impaired: number
+  updated_at: number
+  json: string
+}
+
+export type VoteListener = (next: VoteState, previous: VoteState | undefined) => void
+
+export class Store {
+  /** Called after a commit for each (check, vantage) whose vote changed (up → down, …). */
+  onVoteChange: VoteListener = () => {}
+  private readonly votes = new Map<string, VoteState>()
+  /** A nested transaction function runs as a SAVEPOINT: a throw rolls back that batch only. */
+  private readonly applyOne: Store['applyOneUnwrapped']
+  private readonly seen = new Map<string, AgentSeen>()
+  private readonly sql: {
+    insertResult: Statement
+    getSeq: Statement<SeqRow>
+    putSeq: Statement
+    putVote: Statement
+    getResult: Statement<{ json: string }>
+    countResults: Statement<{ n: number }>
+  }
+
+  private constructor(
+    private readonly db: Database,
+    readonly file: string,
+  ) {
+    this.sql = {
+      insertResult: db.prepare(
+        `INSERT OR IGNORE INTO results
+           (result_id, check_name, vantage, agent_id, round, started_at, success, challenged, received_at, batch_seq, json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      getSeq: db.prepare('SELECT seq, results_digest FROM agent_seq WHERE agent_id = ?'),
+      putSeq: db.prepare(
+        `INSERT OR REPLACE INTO agent_seq (agent_id, vantage, seq, results_digest, last_seen, dropped) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      putVote: db.prepare(
+        `INSERT OR REPLACE INTO votes
+           (check_name, vantage, round, interval_ms, vote, impaired, agents, n_results, n_success, n_challenged,
+            n_down, n_down_impaired, result_id, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      getResult: db.prepare('SELECT json FROM results WHERE result_id = ?'),
+      countResults: db.prepare('SELECT count(*) AS n FROM results'),
+    }
+    this.applyOne = db.transaction(this.applyOneUnwrapped.bind(this))
+    this.load()
+  }
+
+  /** Opens (creating if needed) the store under `dir` and brings its schema up to date. */
+  static open(dir: string): Store {
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, STORE_FILE)
+    const db = openDatabase(file)
+    try {
+      db.pragma('journal_mode = WAL')
+      // WAL with synchronous=NORMAL already survives a killed process (a commit's WAL frames
+      // reach the OS with write() before COMMIT returns), but loses the last commits on power
+      // loss or an OS crash. An ack makes the agent delete its copy, so an acknowledged result
+      // must survive those too: FULL fsyncs the WAL at every commit. The committer's group
+      // commit keeps that to one fsync per flush, not one per batch.
+      db.pragma('synchronous = FULL')
+      db.pragma('foreign_keys = ON')
+      migrate(db, file)
+      return new Store(db, file)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+  }
+
+  private load(): void {
+    const rows = this.db
+      .prepare<VoteRow>('SELECT v.*, r.json FROM votes v JOIN results r ON r.result_id = v.result_id')
+      .all()
+    for (const row of rows) {
+      const state: VoteState = {
+        check: row.check_name,
+        vantage: row.vantage,
+        round: row.round,
+        interval_ms: row.interval_ms,
+        vote: row.vote,
+        impaired: row.impaired === 1,
+        agents: JSON.parse(row.agents) as string[],
+        n_results: row.n_results,
+        n_success: row.n_success,
+        n_challenged: row.n_challenged,
+        n_down: row.n_down,
+        n_down_impaired: row.n_down_impaired,
+        result: JSON.parse(row.json) as ProbeResult,
+        updated_at: row.updated_at,
+      }
+      this.votes.set(voteKey(state.check, state.vantage), state)
+    }
+    for (const row of this.db.prepare<AgentSeen>('SELECT agent_id, vantage, seq, last_seen, dropped FROM agent_seq').all()) {
+      this.seen.set(row.agent_id, row)
+    }
+  }
+
+  /**
+   * Stores batches in one transaction (one savepoint each, so a failing batch does not take the
+   * others down). Returns, per input, its outcome or the Error that rolled it back. When this
+   * returns, every `ok` outcome is committed: only then may it be acknowledged.
+   */
+  applyBatches(inputs: readonly BatchInput[]): (BatchOutcome | Error)[] {
+    const outcomes: (BatchOutcome | Error)[] = []
+    const pendingVotes = new Map<string, VoteState>()
+    const pendingSeen: AgentSeen[] = []
+    this.db
+      .transaction(() => {
+        for (const input of inputs) {
+          const votes = new Map<string, VoteState>()
+          try {
+            const outcome = this.applyOne(input, (k) => votes.get(k) ?? pendingVotes.get(k) ?? this.votes.get(k), votes)
+            outcomes.push(outcome)
+            if (outcome.ok) {
+              for (const [k, v] of votes) pendingVotes.set(k, v)
+              pendingSeen.push({ agent_id: input.agent_id, vantage: input.vantage, seq: input.seq, last_seen: input.received_at, dropped: input.dropped })
+            }
+          } catch (err) {
+            outcomes.push(err instanceof Error ? err : new Error(String(err)))
+          }
+        }
+      })
+      .immediate()
+    // Committed: now memory may follow.
+    for (const [k, v] of pendingVotes) {
+      const previous = this.votes.get(k)
+      this.votes.set(k, v)
+      if (previous?.vote === v.vote) continue
+      try {
+        this.onVoteChange(v, previous)
+      } catch {
+        // A listener's failure must not turn a committed batch into a failed one.
+      }
+    }
+    for (const s of pendingSeen) this.seen.set(s.agent_id, s)
+    return outcomes
+  }
+
+  /** One batch; runs as a SAVEPOINT inside applyBatches' transaction (see the constructor). */
+  private applyOneUnwrapped(input: BatchInput, lookup: (key: string) => VoteState | undefined, votes: Map<string, VoteState>): BatchOutcome {
+    const digest = digestOf(input.results)
+    const last = this.sql.getSeq.get(input.agent_id)
+    if (last && (input.seq < last.seq || (input.seq === last.seq && digest !== last.results_digest))) {
+      return {
+        ok: false,
+        reason: 'replayed_seq',
+        error:
+          input.seq < last.seq
+            ? `batch seq ${input.seq} from agent ${input.agent_id} is a replay: the hub has already accepted seq ${last.seq}`
+            : `batch seq ${input.seq} from agent ${input.agent_id} was already used for a different batch (seq must increase with every batch)`,
+      }
+    }
+    // seq === last.seq with the same results is the agent retrying after a lost ack: every
+    // result is already stored, so it is acknowledged as duplicates.
+    let accepted = 0
+    for (const r of input.results) {
+      const { changes } = this.sql.insertResult.run(
+        r.result_id, r.check, r.vantage, r.agent_id, r.round, r.started_at,
+        r.success ? 1 : 0, r.challenged ? 1 : 0, input.received_at, input.seq, JSON.stringify(r),
+      )
+      if (changes === 0) continue // the same result_id again: counted once
+      accepted++
+      const rule = input.rule(r.check)
+      if (!rule) continue
+      const key = voteKey(r.check, r.vantage)
+      const next = mergeVote(lookup(key), r, rule, input.received_at)
+      if (next) {
+        votes.set(key, next)
+        this.writeVote(next)
+      }
+    }
+    this.sql.putSeq.run(input.agent_id, input.vantage, Math.max(input.seq, last?.seq ?? 0), digest, input.received_at, input.dropped)
+    return { ok: true, accepted, duplicates: input.results.length - accepted }
+  }
+
+  private writeVote(v: VoteState): void {
+    this.sql.putVote.run(
+      v.check, v.vantage, v.round, v.interval_ms, v.vote, v.impaired ? 1 : 0, JSON.stringify(v.agents),
+      v.n_results, v.n_success, v.n_challenged, v.n_down, v.n_down_impaired, v.result.result_id, v.updated_at,
+    )
+  }
+
+  /** The latest committed vote per (check, vantage). */
+  currentVotes(): IterableIterator<VoteState> {
+    return this.votes.values()
+  }
+
+  vote(check: string, vantage: string): VoteState | undefined {
+    return this.votes.get(voteKey(check, vantage))
+  }
+
+  /** Agents that have pushed at least once: last accepted seq and when. */
+  agentsSeen(): IterableIterator<AgentSeen> {
+    return this.seen.values()
+  }
+
+  result(resultId: string): ProbeResult | undefined {
+    const row = this.sql.getResult.get(resultId)
+    return row ? (JSON.parse(row.json) as ProbeResult) : undefined
+  }
+
+  /** Result history, newest first (the operator API builds on this). */
+  history(q: { check: string; vantage?: string; since?: string; limit?: number }): ProbeResult[] {
+    const rows = this.db
+      .prepare<{ json: string }>(
+        `SELECT json FROM results
+         WHERE check_name = ? AND (? IS NULL OR vantage = ?) AND started_at >= ?
+         ORDER BY started_at DESC LIMIT ?`,
+      )
+      .all(q.check, q.vantage ?? null, q.vantage ?? null, q.since ?? '', q.limit ?? 100)
+    return rows.map((r) => JSON.parse(r.json) as ProbeResult)
+  }
+
+  resultCount(): number {
+    return this.sql.countResults.get()!.n
+  }
+
+  get isOpen(): boolean {
+    return this.db.open
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close()
+  }
+}
+
+function voteKey(check: string, vantage: string): string {
+  return `${check}\u0000${vantage}`
+}
+
+/** Identifies a batch's content independently of its signature and sent_at. */
+function digestOf(results: readonly ProbeResult[]): string {
+  const h = createHash('sha256')
+  for (const r of results) h.update(r.result_id).update('\n')
+  return h.digest('base64url')
+}
