@@ -7,7 +7,7 @@ const COMMANDS = {
   hub: ['../hub/cli.ts', 'run the hub (--config hub.yaml)'],
   agent: ['../agent/cli/agent.ts', 'run an agent daemon (--config agent.yaml)'],
   probe: ['../agent/cli/probe.ts', 'run one probe now: vantage probe <http|tls|tcp|smtp|dns> <target>'],
-  journey: [null, 'run one journey once: vantage journey <file.js|file.ts>'],
+  journey: ['../agent/cli/journey.ts', 'run one journey once: vantage journey <file.js|file.ts>'],
   keygen: ['../agent/cli/keygen.ts', 'make an Ed25519 key pair: vantage keygen --out DIR --id ID'],
 }
 

@@ -77,6 +77,21 @@ export interface DnsOptions {
   expect_rcode?: string[] // default ["NOERROR"]
 }
 
+export interface JourneyOptions {
+  /** The script's path as configured (names it in results and messages; .ts is TypeScript). */
+  script: string
+  /**
+   * The script itself, one self-contained file (relative imports bundled: see bundleJourney in
+   * agent/journey/compile.ts), as the hub distributes it. Without it the agent reads `script`
+   * from disk (relative to its working directory), relative imports included.
+   */
+  source?: string
+  /** __ENV values. */
+  env?: Record<string, string>
+  /** __ENV names filled from secrets (agent environment variables / worker secrets) by name. */
+  secret_env?: Record<string, string>
+}
+
 export interface CheckSpec {
   name: string
   type: CheckType
@@ -88,4 +103,5 @@ export interface CheckSpec {
   tcp?: TcpOptions
   smtp?: SmtpOptions
   dns?: DnsOptions
+  journey?: JourneyOptions
 }

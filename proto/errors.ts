@@ -43,6 +43,14 @@ export const ERROR_CODES = {
   DNS_RCODE_UNEXPECTED: 'the DNS server answered with an unexpected rcode (NXDOMAIN, SERVFAIL, REFUSED, ...)',
   DNS_ANSWER_MISMATCH: 'the answers did not contain the expected values',
   DNS_MALFORMED_RESPONSE: 'the DNS server sent a response that could not be decoded',
+  // Journeys (k6 scripts)
+  JOURNEY_SCRIPT_INVALID: 'the journey script could not be loaded: syntax error, unknown import or export, invalid options or thresholds',
+  JOURNEY_SCRIPT_ERROR: 'the journey script threw an exception',
+  JOURNEY_FAILED_BY_SCRIPT: 'the journey script stopped itself with fail() or exec.test.abort(), or marked itself failed',
+  JOURNEY_CHECK_FAILED: 'a check() in the journey failed',
+  JOURNEY_THRESHOLD_FAILED: "a threshold in the journey's options was not met",
+  JOURNEY_MEMORY_LIMIT: 'the journey was stopped at its memory cap',
+  JOURNEY_STEP_NOT_RUN: 'the journey stopped before this step (reported on steps only)',
   // Bot / WAF challenges (challenged: true, success: false): see agent/core/challenge.ts
   CHALLENGE_CLOUDFLARE: 'Cloudflare answered with a managed / JS challenge instead of the site',
   CHALLENGE_AWS_WAF: 'AWS WAF answered with a challenge or CAPTCHA',

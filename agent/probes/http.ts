@@ -134,18 +134,29 @@ function finish(session: Session, plan: Plan, url: URL, redirects: number, res: 
 // ---------------------------------------------------------------------------------------------
 // One probe's connections and timings
 
-interface HopResponse {
+export interface HopResponse {
   status: number
   httpVersion: string
   /** Lower-case names, repeated headers joined with ", " (the raw values: challenge evidence). */
   headers: Record<string, string>
+  /** Each Set-Cookie header on its own (joined with ", " they cannot be split again). */
+  setCookies: string[]
   body: Uint8Array
   bodyBytes: number
 }
 
-type HopResult =
+/** performance.now() marks of one hop, for per-request timings (journeys). */
+export interface HopTiming {
+  startAt: number
+  sentAt?: number
+  firstByteAt?: number
+  endAt?: number
+}
+
+export type HopResult = (
   | { ok: true; response: HopResponse }
   | { ok: false; failure: Failure; partial?: HopResponse }
+) & { timing: HopTiming }
 
 /** A connection refused because its certificate failed verification (never handed to undici). */
 class TlsRejected extends Error {
@@ -155,7 +166,11 @@ class TlsRejected extends Error {
   }
 }
 
-class Session {
+/**
+ * One probe's connections (a fresh undici Agent) and the phases they took. Exported for the
+ * journey runtime, which sends every request of an iteration through one Session.
+ */
+export class Session {
   readonly phases: HttpPhases = { resolve: 0, connect: 0, tls: 0, processing: 0, transfer: 0 }
   /** What each origin's latest connection negotiated, for the result's `tls` and `http_version`. */
   private readonly tlsByOrigin = new Map<string, TlsInfo>()
@@ -165,12 +180,14 @@ class Session {
   constructor(
     private readonly check: CheckSpec,
     private readonly ctx: ProbeContext,
+    /** Connections per origin (journeys' http.batch runs requests side by side). */
+    connections = 1,
   ) {
     const wantH2 = check.http?.http_version === '2'
     this.agent = new Agent({
       connect: (o, cb) => this.connect(o, cb),
       allowH2: wantH2,
-      connections: 1,
+      connections,
       // The probe's deadline (ctx.signal) is the only timeout.
       headersTimeout: 0,
       bodyTimeout: 0,
@@ -241,18 +258,32 @@ class Session {
     return d.socket
   }
 
-  /** One request/response; never throws for the target's failures. */
-  async request(url: URL, method: string, headers: Record<string, string>, body: string | undefined): Promise<HopResult> {
+  /**
+   * One request/response; never throws for the target's failures. `signal` cancels this request
+   * alone (a journey's per-request timeout); ctx.signal still ends the whole session.
+   */
+  async request(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    body: string | Uint8Array | undefined,
+    signal?: AbortSignal,
+  ): Promise<HopResult> {
     const hop = new Hop()
+    const startAt = performance.now()
+    const onAbort = () => hop.cancel(abortError(signal!))
+    signal?.addEventListener('abort', onAbort, { once: true })
     this.agent.dispatch({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers, body }, hop)
     // Known once the connection is up: ALPN decided it.
     const version = () => (this.tlsFor(url)?.alpn === 'h2' ? '2' : '1.1')
+    const timing = () => ({ startAt, sentAt: hop.sentAt, firstByteAt: hop.firstByteAt, endAt: hop.endAt })
     try {
       await hop.done
-      return { ok: true, response: hop.response(version()) }
+      return { ok: true, response: hop.response(version()), timing: timing() }
     } catch (err) {
-      return { ok: false, failure: this.classify(err, url), partial: hop.status ? hop.response(version()) : undefined }
+      return { ok: false, failure: this.classify(err, url), partial: hop.status ? hop.response(version()) : undefined, timing: timing() }
     } finally {
+      signal?.removeEventListener('abort', onAbort)
       this.addHopPhases(hop)
     }
   }
@@ -300,6 +331,8 @@ class Hop implements Dispatcher.DispatchHandler {
   private chunks: Uint8Array[] = []
   private kept = 0
   private bytes = 0
+  private abort?: (err: Error) => void
+  private cancelled?: Error
 
   constructor() {
     this.done = new Promise<void>((resolve, reject) => {
@@ -308,8 +341,22 @@ class Hop implements Dispatcher.DispatchHandler {
     })
   }
 
-  // Required by undici; cancellation goes through ctx.signal, which destroys the whole agent.
-  onConnect(): void {}
+  // Cancellation goes through ctx.signal, which destroys the whole agent, or cancel() (one request).
+  onConnect(abort: (err: Error) => void): void {
+    this.abort = abort
+    if (this.cancelled) abort(this.cancelled)
+  }
+
+  /**
+   * Ends this request alone with `err`, at once: undici hands out its abort function only once
+   * connected, so a request still being dialled is aborted when its connection comes up.
+   */
+  cancel(err: Error): void {
+    this.cancelled = err
+    this.endAt ??= performance.now()
+    this.reject(err)
+    this.abort?.(err)
+  }
 
   onRequestSent(): void {
     this.sentAt = performance.now()
@@ -352,6 +399,7 @@ class Hop implements Dispatcher.DispatchHandler {
       status: this.status,
       httpVersion,
       headers: headerMap(this.rawHeaders),
+      setCookies: setCookieList(this.rawHeaders),
       body: Buffer.concat(this.chunks, this.kept),
       bodyBytes: this.bytes,
     }
@@ -418,6 +466,14 @@ function headerMap(raw: Buffer[]): Record<string, string> {
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value
   }
   return headers
+}
+
+function setCookieList(raw: Buffer[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i].toString('latin1').toLowerCase() === 'set-cookie') out.push(raw[i + 1].toString('latin1'))
+  }
+  return out
 }
 
 /** Headers as reported in the result: set-cookie keeps only the cookie names (no session values). */
