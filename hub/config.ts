@@ -49,6 +49,15 @@ export interface HubCheck {
   stale_after_ms: number
   severity: string
   runbook_url?: string
+  /** Maintenance windows: the check's alerts are suppressed inside them, recording continues. */
+  maintenance?: MaintenanceWindow[]
+}
+
+/** `maintenance: [{ start: ISO, end: ISO, reason }]`; times as unix ms. */
+export interface MaintenanceWindow {
+  start: number
+  end: number
+  reason: string
 }
 
 export interface HubConfig {
@@ -93,7 +102,7 @@ const NAME_RULE = 'letters, digits, ".", "_" and "-", starting with a letter or 
 
 const TOP_KEYS = ['listen', 'data', 'hub_key', 'operator_token_file', 'pushgateway', 'alerting', 'ingest', 'vantages', 'agents', 'checks'] as const
 const CHECK_KEYS = [
-  'name', 'type', 'target', 'interval', 'timeout', 'vantages', 'quorum', 'stale_after', 'severity', 'runbook_url',
+  'name', 'type', 'target', 'interval', 'timeout', 'vantages', 'quorum', 'stale_after', 'severity', 'runbook_url', 'maintenance',
   'http', 'tls', 'tcp', 'smtp', 'dns',
 ] as const
 
@@ -285,9 +294,34 @@ function readChecks(field: ConfigField, vantages: Map<string, VantageInfo>, rel:
       stale_after_ms: staleAfter,
       severity: c.get('severity').optionalString() ?? 'critical',
       runbook_url: optionalUrl(c.get('runbook_url')) ?? undefined,
+      maintenance: readMaintenance(c.get('maintenance')),
     })
   }
   return out
+}
+
+function readMaintenance(field: ConfigField): MaintenanceWindow[] {
+  return field.list().map((w) => {
+    w.keys(['start', 'end', 'reason'])
+    const start = isoTime(w.get('start'))
+    const end = isoTime(w.get('end'))
+    if (end <= start) throw w.get('end').error('must be after start')
+    return { start, end, reason: w.get('reason').optionalString() ?? '' }
+  })
+}
+
+/** An ISO 8601 time with its zone (`2026-03-01T02:00:00Z`, `…+01:00`): a local time would be ambiguous. */
+export function parseIsoTime(text: string): number | null {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i.test(text)) return null
+  const ms = Date.parse(text)
+  return Number.isFinite(ms) ? ms : null
+}
+
+function isoTime(field: ConfigField): number {
+  const text = field.string()
+  const ms = parseIsoTime(text)
+  if (ms === null) throw field.error(`"${text}" is not an ISO 8601 time with a zone (e.g. 2026-03-01T02:00:00Z or 2026-03-01T03:00:00+01:00)`)
+  return ms
 }
 
 /** Which check types each option block applies to. */

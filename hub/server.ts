@@ -3,23 +3,33 @@
 // sees one consistent config and ingest never stops for a reload.
 import Fastify, { LogController } from 'fastify'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import pino, { type Logger as PinoLogger } from 'pino'
 import type * as grpc from '@grpc/grpc-js'
 import { importPrivate } from '../proto/keys.ts'
 import { systemClock, type Clock } from '../agent/core/probe.ts'
 import { agentConfigRoutes } from './agent-config/plugin.ts'
+import { MAINTENANCE_FILE, MaintenanceBook } from './alerts/maintenance.ts'
+import { startAlerting, type Alerting } from './alerts/notifier.ts'
+import { alertRoutes } from './alerts/plugin.ts'
 import { loadHubConfig, type HubConfig } from './config.ts'
 import { startGrpcIngest, stopGrpc } from './ingest/grpc.ts'
 import { ingestRoutes } from './ingest/http.ts'
 import { Ingest } from './ingest/ingest.ts'
 import { HubMetrics } from './metrics/metrics.ts'
 import { metricsRoutes } from './metrics/plugin.ts'
+import { QuorumEngine } from './quorum/engine.ts'
+import { registerQuorumMetrics } from './quorum/metrics.ts'
+import { reviewApi } from './review/plugin.ts'
+import type { Timers } from '../agent/daemon/time.ts'
 import { Committer } from './store/committer.ts'
 import { Store } from './store/store.ts'
 
 export interface HubOptions {
   config: HubConfig
   clock?: Clock
+  /** Timers of the quorum engine (tests inject fake ones with the clock). */
+  timers?: Timers
   logger?: PinoLogger
   /** Reads the config again for reload() (SIGHUP); default: re-read config.file as it was loaded. */
   reloadConfig?: () => HubConfig
@@ -34,6 +44,10 @@ export interface Hub {
   readonly grpcAddress: string
   readonly store: Store
   readonly metrics: HubMetrics
+  /** The quorum view: snapshot(), onChange(listener), incidents(query), mute/ack (hub/quorum/engine.ts). */
+  readonly quorum: QuorumEngine
+  /** Alerts to Alertmanager / the webhook (hub/alerts/notifier.ts): evaluate(), firing(), pending(). */
+  readonly alerting: Alerting
   config(): HubConfig
   /** Re-reads the config; a bad one is logged and the running one kept. */
   reload(next?: HubConfig): Promise<ReloadResult>
@@ -47,6 +61,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   let current = opts.config
   const config = () => current
   await checkHubKey(current)
+  // Maintenance windows from hub.yaml and the operator API (kept beside the store).
+  const maintenance = new MaintenanceBook(config, join(current.data, MAINTENANCE_FILE))
 
   const store = Store.open(current.data)
   logger.info({ file: store.file }, 'store opened')
@@ -58,6 +74,11 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     logger.error({ error: err.message, batches }, 'store commit failed')
   })
   const ingest = new Ingest({ config, committer, metrics, clock, logger })
+  const quorum = new QuorumEngine({ store, config, clock, timers: opts.timers, logger })
+  registerQuorumMetrics(metrics.registry, quorum)
+  quorum.setMaintenance(maintenance.predicate())
+  quorum.start()
+  let alerting: Alerting | undefined
 
   let ready = false
   const app = Fastify({
@@ -71,6 +92,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     await app.register(metricsRoutes, { metrics, ready: () => ready })
     await app.register(ingestRoutes, { ingest, maxBodyBytes: current.ingest.max_body_bytes })
     await app.register(agentConfigRoutes, { config, clock, metrics })
+    await app.register(reviewApi, { prefix: '/api/v1', engine: quorum, store, config, clock })
+    await app.register(alertRoutes, { config, clock, maintenance, alerting: () => alerting })
     await app.listen({ host: current.listen.http.host, port: current.listen.http.port })
     const grpcStarted = await startGrpcIngest({
       ingest,
@@ -82,6 +105,18 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     grpcServer = grpcStarted.server
     const httpAddress = app.server.address() as AddressInfo
     const httpUrl = `http://${httpAddress.family === 'IPv6' ? `[${httpAddress.address}]` : httpAddress.address}:${httpAddress.port}`
+    const alerts = startAlerting({
+      config,
+      snapshot: () => quorum.snapshot(),
+      subscribe: (listener) => quorum.onChange(listener),
+      clock,
+      timers: opts.timers,
+      logger,
+      registry: metrics.registry,
+      external_url: httpUrl,
+      maintenance,
+    })
+    alerting = alerts
     ready = true
     logger.info(
       { http: httpUrl, grpc: grpcStarted.address, agents: current.agents.size, checks: current.checks.size, config: current.file },
@@ -95,6 +130,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       grpcAddress: grpcStarted.address,
       store,
       metrics,
+      quorum,
+      alerting: alerts,
       config,
       async reload(next?: HubConfig): Promise<ReloadResult> {
         try {
@@ -105,6 +142,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
             if (changed.includes(key)) logger.warn({ setting: key }, `${key} changed: it takes effect when the hub restarts`)
           }
           current = candidate
+          quorum.evaluate()
+          alerts.evaluate() // receivers may have changed
           metrics.configReloads.inc({ outcome: 'ok' })
           logger.info({ config: candidate.file, agents: candidate.agents.size, checks: candidate.checks.size, changed }, 'config reloaded')
           return { ok: true, changed }
@@ -118,8 +157,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       close() {
         closing ??= (async () => {
           ready = false
+          alerts.stop()
           await Promise.all([stopGrpc(server), app.close()])
           await committer.drain()
+          quorum.stop()
           store.close()
           logger.info({}, 'hub stopped')
         })()
@@ -129,6 +170,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   } catch (err) {
     if (grpcServer) grpcServer.forceShutdown()
     await app.close()
+    quorum.stop()
     store.close()
     throw err
   }

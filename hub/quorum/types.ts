@@ -23,6 +23,11 @@ export interface VantageView {
   /** Unix ms when this vantage's vote last changed. */
   since: number
   mute?: { reason: string; until: number | null; by?: string }
+  /**
+   * Added (always set by the engine; optional so hand-made fixtures stay valid): whether this vantage's vote counts toward the quorum (up, or down and not impaired;
+   * never challenged, stale or muted).
+   */
+  eligible?: boolean
 }
 
 export interface CheckView {
@@ -33,10 +38,15 @@ export interface CheckView {
   /** Unix ms when `state` was entered. */
   since: number
   vantages: VantageView[]
-  /** How many eligible (voting) vantages, how many of them down, and K. */
+  /**
+   * How many eligible (voting) vantages, how many of them down, and K. Counted in voting units:
+   * vantages that share a `failure_domain` count once (a vantage without one is its own unit).
+   */
   eligible: number
   down: number
   min_down: number
+  /** Added: eligible units with an up vote (same counting as `eligible` and `down`). */
+  up?: number
   /** Some eligible vantages up and some down. */
   disagreement: boolean
   /** Unix ms since when the disagreement holds, null when there is none. */
@@ -58,7 +68,7 @@ export interface CheckView {
 export interface StaleAgent {
   vantage: string
   agent: string
-  /** Unix ms of the agent's last accepted batch. */
+  /** Unix ms of the agent's last accepted batch; 0 when it never pushed. */
   last_seen: number
 }
 
@@ -77,4 +87,20 @@ export interface Incident {
   failing_vantages: string[]
   /** First and last failing results per vantage, with their errors. */
   evidence: { vantage: string; first: ProbeResult; last: ProbeResult }[]
+  /** Added: unix ms when the down quorum began (the `pending` that led to the outage). */
+  pending_since?: number
+  /** Added: why it ended: the check recovered, or it was removed from the config. */
+  resolution?: 'recovered' | 'check_removed' | null
+  /** Added: operator notes (POST /api/v1/checks/{name}/ack) made while it was open. */
+  acks?: { note: string; by?: string; at: number }[]
+}
+
+/** Added: what changed in one evaluation (QuorumEngine.onChange). */
+export interface QuorumChange {
+  /** Names of the checks whose view changed (state, votes, flags, mute, ack). */
+  checks: string[]
+  /** State transitions, in order. */
+  transitions: { check: string; from: CheckState; to: CheckState; at: number; incident_id: number | null }[]
+  /** Whether the set of stale agents changed. */
+  stale_agents: boolean
 }

@@ -50,6 +50,63 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (check_name, vantage)
   ) WITHOUT ROWID;
   `,
+  // 2: the quorum engine's decisions (hub/quorum/engine.ts): per-check state, per-vantage
+  // effective votes, operator mutes and acks, incidents. Restored on start, so a restarted hub
+  // neither re-opens nor forgets an outage.
+  `
+  CREATE TABLE quorum_checks (
+    check_name         TEXT PRIMARY KEY,
+    state              TEXT NOT NULL,     -- ok | pending | outage | unknown
+    since              INTEGER NOT NULL,  -- unix ms, when state was entered
+    clear_since        INTEGER,           -- outage: since when fewer than K are down (resolve_after)
+    disagreement_since INTEGER,           -- null: no disagreement
+    incident_id        INTEGER,           -- the open incident, if any
+    ack_id             INTEGER,           -- the current acknowledgement, if any
+    updated_at         INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  -- The effective vote of each vantage (up/down/challenged/stale/muted), and since when.
+  CREATE TABLE quorum_vantages (
+    check_name     TEXT NOT NULL,
+    vantage        TEXT NOT NULL,
+    vote           TEXT NOT NULL,
+    impaired       INTEGER NOT NULL,
+    since          INTEGER NOT NULL,
+    down_result_id TEXT,              -- first result of the current down streak (incident evidence)
+    PRIMARY KEY (check_name, vantage)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE vantage_mutes (
+    vantage    TEXT PRIMARY KEY,
+    reason     TEXT NOT NULL,
+    until      INTEGER,               -- unix ms; null: until unmuted
+    muted_by   TEXT,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE check_acks (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_name  TEXT NOT NULL,
+    note        TEXT NOT NULL,
+    acked_by    TEXT,
+    at          INTEGER NOT NULL,
+    incident_id INTEGER
+  );
+  CREATE INDEX check_acks_by_incident ON check_acks (incident_id);
+
+  CREATE TABLE incidents (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_name       TEXT NOT NULL,
+    started_at       INTEGER NOT NULL,
+    pending_since    INTEGER NOT NULL,
+    ended_at         INTEGER,
+    resolution       TEXT,
+    failing_vantages TEXT NOT NULL,   -- JSON array
+    evidence         TEXT NOT NULL    -- JSON [{vantage, first, last}] (results inline: evidence outlives history)
+  );
+  CREATE INDEX incidents_by_check ON incidents (check_name, started_at);
+  CREATE INDEX incidents_open ON incidents (ended_at);
+  `,
 ]
 
 /** Brings the schema up to date; refuses a store written by a newer hub. */

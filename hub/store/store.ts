@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { ProbeResult } from '../../proto/result.ts'
 import { migrate } from './migrations.ts'
 import { openDatabase, type Database, type Statement } from './sqlite.ts'
+import { QuorumTables } from './quorum.ts'
 import { mergeVote, type VoteRule, type VoteState } from './vote.ts'
 
 export const STORE_FILE = 'hub.sqlite'
@@ -61,9 +62,18 @@ interface VoteRow {
 
 export type VoteListener = (next: VoteState, previous: VoteState | undefined) => void
 
+/**
+ * Called once after each commit that accepted at least one batch, with every vote it updated
+ * (a new round counts even when the vote stayed the same) and the agents whose batches it took.
+ */
+export type CommitListener = (votes: readonly VoteState[], agents: readonly AgentSeen[]) => void
+
 export class Store {
   /** Called after a commit for each (check, vantage) whose vote changed (up → down, …). */
   onVoteChange: VoteListener = () => {}
+  /** The quorum engine's rows (state, mutes, acks, incidents). */
+  readonly quorum: QuorumTables
+  private readonly commitListeners = new Set<CommitListener>()
   private readonly votes = new Map<string, VoteState>()
   /** A nested transaction function runs as a SAVEPOINT: a throw rolls back that batch only. */
   private readonly applyOne: Store['applyOneUnwrapped']
@@ -101,6 +111,7 @@ export class Store {
       countResults: db.prepare('SELECT count(*) AS n FROM results'),
     }
     this.applyOne = db.transaction(this.applyOneUnwrapped.bind(this))
+    this.quorum = new QuorumTables(db)
     this.load()
   }
 
@@ -192,7 +203,23 @@ export class Store {
       }
     }
     for (const s of pendingSeen) this.seen.set(s.agent_id, s)
+    if (pendingSeen.length > 0) {
+      const updated = [...pendingVotes.values()]
+      for (const listener of this.commitListeners) {
+        try {
+          listener(updated, pendingSeen)
+        } catch {
+          // As above: the batches are committed whatever a listener does.
+        }
+      }
+    }
     return outcomes
+  }
+
+  /** Subscribes to commits (see CommitListener); returns the unsubscribe function. */
+  onCommit(listener: CommitListener): () => void {
+    this.commitListeners.add(listener)
+    return () => this.commitListeners.delete(listener)
   }
 
   /** One batch; runs as a SAVEPOINT inside applyBatches' transaction (see the constructor). */

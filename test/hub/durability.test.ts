@@ -1,66 +1,19 @@
 // The hub as a real process (`vantage hub` through hub/cli.ts), SIGKILLed under load: every
 // result it acknowledged is in the store when it comes back, and replay protection survived.
 // Then SIGHUP reloads its config and SIGTERM stops it cleanly.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import * as grpc from '@grpc/grpc-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PushAck } from '../../proto/batch.ts'
 import { INGEST_SERVICE, signedBatchBytes } from '../../hub/ingest/grpc.ts'
 import { openDatabase } from '../../hub/store/sqlite.ts'
 import { STORE_FILE } from '../../hub/store/store.ts'
+import { killAll, spawnHub, spawnVantage, waitForLine, type LoggedProcess } from '../helpers/processes.ts'
 import { makeKeys, result, sign, tempDir, type AgentSigner, type TestDir } from './helpers.ts'
-
-const RUN_HUB = join(import.meta.dirname, 'fixtures', 'run-hub.ts')
-// The hub runs with its config's directory as cwd, where `--import tsx` would not resolve.
-const TSX = pathToFileURL(join(import.meta.dirname, '..', '..', 'node_modules', 'tsx', 'dist', 'loader.mjs')).href
-
-interface HubProcess {
-  child: ChildProcess
-  http: string
-  grpc: string
-  lines: string[]
-  exited: Promise<number | null>
-}
-
-/** Starts `vantage hub` and waits for its "hub listening" log line. */
-async function spawnHub(cwd: string, args: string[]): Promise<HubProcess> {
-  const child = spawn(process.execPath, ['--import', TSX, RUN_HUB, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } })
-  const lines: string[] = []
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  let stderr = ''
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
-  return new Promise((resolve, reject) => {
-    let buffered = ''
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString()
-      let nl: number
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl)
-        buffered = buffered.slice(nl + 1)
-        lines.push(line)
-        const entry = JSON.parse(line) as { msg?: string; http?: string; grpc?: string }
-        if (entry.msg === 'hub listening') resolve({ child, http: entry.http!, grpc: entry.grpc!, lines, exited })
-      }
-    })
-    void exited.then((code) => reject(new Error(`hub exited (${code}) before listening: ${stderr}`)))
-  })
-}
-
-async function waitForLine(hub: HubProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const line = hub.lines.find((l) => pattern.test(l))
-    if (line) return line
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  throw new Error(`no log line matching ${pattern}; got:\n${hub.lines.join('\n')}`)
-}
 
 let t: TestDir
 let agents: AgentSigner[]
-const children: ChildProcess[] = []
+const children: LoggedProcess[] = []
 const ARGS = ['--config', 'hub.yaml', '--http-listen', '127.0.0.1:0', '--grpc-listen', '127.0.0.1:0']
 
 const yaml = (extra = '') => `hub_key: ./keys/hub.jwk
@@ -80,15 +33,15 @@ beforeAll(async () => {
   agents = ['eu-1', 'eu-2', 'us-1', 'us-2'].map((id) => ({ id, vantage: id.startsWith('eu') ? 'eu-west' : 'us-east', keys: keys[id], seq: 0 }))
   t.write('hub.yaml', yaml())
 })
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+afterAll(async () => {
+  await killAll(children)
   t?.cleanup()
 })
 
 describe('hub process', () => {
   it('loses no acknowledged result when SIGKILLed under load', async () => {
     const first = await spawnHub(t.dir, ARGS)
-    children.push(first.child)
+    children.push(first)
     const acked = new Set<string>()
     const lastSent = new Map<string, { seq: number; jws: unknown }>()
     let stop = false
@@ -139,7 +92,7 @@ describe('hub process', () => {
 
     // Back up on the same store: every acknowledged result is there.
     const second = await spawnHub(t.dir, ARGS)
-    children.push(second.child)
+    children.push(second)
     const db = openDatabase(join(t.dir, 'data', STORE_FILE), { readonly: true })
     const has = db.prepare<{ n: number }>('SELECT count(*) AS n FROM results WHERE result_id = ?')
     const missing = [...acked].filter((id) => has.get(id)!.n !== 1)
@@ -172,26 +125,24 @@ describe('hub process', () => {
 
     // SIGTERM: a clean stop, exit 0.
     second.child.kill('SIGTERM')
-    expect(await second.exited).toBe(0)
+    expect((await second.exited).code).toBe(0)
     await waitForLine(second, /"msg":"hub stopped"/)
   }, 120_000)
 
   it('exits 2 naming file, line and field for a bad config, and starts empty from flags alone', async () => {
     t.write('bad.yaml', 'listen: { http: 127.0.0.1:0 }\nchecks:\n  - { name: x, type: http, target: "https://x/", timout: 1s }\n')
-    const bad = spawn(process.execPath, ['--import', TSX, RUN_HUB, '--config', 'bad.yaml'], { cwd: t.dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    const bad = spawnVantage('hub', ['--config', 'bad.yaml'], { cwd: t.dir })
     children.push(bad)
-    let stderr = ''
-    bad.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
-    const code = await new Promise<number | null>((resolve) => bad.on('exit', resolve))
+    const { code } = await bad.exited
     expect(code).toBe(2)
-    expect(stderr).toMatch(/^vantage hub: .*bad\.yaml:3: checks\[0\]\.timout: unknown key \(did you mean "timeout"\?\)/)
+    expect(bad.stderr()).toMatch(/^vantage hub: .*bad\.yaml:3: checks\[0\]\.timout: unknown key \(did you mean "timeout"\?\)/)
 
     const empty = await spawnHub(t.dir, ['--http-listen', '127.0.0.1:0', '--grpc-listen', '127.0.0.1:0', '--data', join(t.dir, 'empty-data')])
-    children.push(empty.child)
+    children.push(empty)
     expect(JSON.parse(await waitForLine(empty, /"msg":"hub listening"/))).toMatchObject({ agents: 0, checks: 0 })
     expect((await fetch(`${empty.http}/-/ready`)).status).toBe(200)
     empty.child.kill('SIGINT')
-    expect(await empty.exited).toBe(0)
+    expect((await empty.exited).code).toBe(0)
   }, 60_000)
 })
 
