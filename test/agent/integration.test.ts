@@ -1,7 +1,6 @@
 // A real hub and a real agent process probing a real local HTTP target, through the failure the
 // issue names: the hub stops for a while, the agent is SIGKILLed and restarted meanwhile, then
 // the hub comes back. Afterwards every result the agent produced is stored exactly once.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -11,48 +10,17 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadHubConfig } from '../../hub/config.ts'
 import { startHub, type Hub } from '../../hub/server.ts'
+import { freePort } from '../helpers/blackbox.ts'
+import { killAll, spawnAgent, type LoggedProcess } from '../helpers/processes.ts'
 import { writeTestKeys } from './keys.ts'
 import { waitFor } from './wait.ts'
 
-const ROOT = join(import.meta.dirname, '../..')
-
-interface AgentProcess {
-  child: ChildProcess
-  lines: Record<string, unknown>[]
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-function startAgentProcess(configFile: string): AgentProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/agent/run-agent.ts'), '--config', configFile], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const lines: Record<string, unknown>[] = []
-  let buffered = ''
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString()
-    const parts = buffered.split('\n')
-    buffered = parts.pop()!
-    for (const line of parts) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>)
-  })
-  child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  )
-  return { child, lines, exited }
-}
+/** `vantage agent --config FILE`, its stderr passed through. */
+const startAgentProcess = (configFile: string): LoggedProcess => spawnAgent(configFile, { echoStderr: true })
 
 /** result_ids the agent logged after committing them to its outbox ("probe done"). */
-function produced(agent: AgentProcess): string[] {
-  return agent.lines.filter((l) => l.msg === 'probe done').map((l) => l.result_id as string)
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+function produced(agent: LoggedProcess): string[] {
+  return agent.entries.filter((l) => l.msg === 'probe done').map((l) => l.result_id as string)
 }
 
 let dir: string
@@ -61,7 +29,7 @@ let targetHits = 0
 let hubFile: string
 let agentFile: string
 let hub: Hub | null = null
-const agents: AgentProcess[] = []
+const agents: LoggedProcess[] = []
 
 async function hubUp(): Promise<Hub> {
   hub = await startHub({ config: loadHubConfig(hubFile), logger: pino({ level: 'silent' }) })
@@ -113,7 +81,7 @@ config_refresh: 2s
 })
 
 afterAll(async () => {
-  for (const a of agents) if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL')
+  await killAll(agents)
   await hub?.close()
   await new Promise<void>((resolve) => target.close(() => resolve()))
   rmSync(dir, { recursive: true, force: true })
@@ -141,7 +109,7 @@ describe('agent + hub', () => {
     const second = startAgentProcess(agentFile)
     agents.push(second)
     await waitFor(() => produced(second).length >= 2, 20_000)
-    expect(second.lines.some((l) => l.msg === 'config accepted' && l.source === 'cache')).toBe(true)
+    expect(second.entries.some((l) => l.msg === 'config accepted' && l.source === 'cache')).toBe(true)
 
     // The hub returns (same store, same ports): the backlog drains.
     h = await hubUp()

@@ -1,9 +1,20 @@
-// Waiting on real I/O (a local HTTP or gRPC round trip): poll a condition, fail after a deadline.
-// Time-driven behaviour is not waited for this way; tests advance a FakeTime instead.
-export async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+// Waiting on real I/O (a local HTTP or gRPC round trip, a process's store): poll a condition,
+// fail after a deadline. Time-driven behaviour is not waited for this way; tests advance a
+// FakeTime instead.
+export interface WaitOptions {
+  /** Pause between polls (default 5 ms; more for conditions that scrape or query). */
+  intervalMs?: number
+  /** What was last seen, for the error when the deadline passes. */
+  describe?: () => string
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 5_000, opts: WaitOptions = {}): Promise<void> {
   const until = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms: ${cond.toString()}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
+  while (!(await cond())) {
+    if (Date.now() > until) {
+      const seen = opts.describe ? `\nlast seen: ${opts.describe()}` : ''
+      throw new Error(`condition not met within ${timeoutMs} ms: ${cond.toString()}${seen}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 5))
   }
 }
