@@ -168,7 +168,7 @@ export async function verifyJson<T = unknown>(
   const lookup: KeyLookup = typeof key === 'function' ? key : () => key
   const { kid, payload } = await open(jws, lookup, opts.maxBytes ?? DEFAULT_MAX_JSON_BYTES, opts.typ)
   try {
-    return { payload: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) as T, kid }
+    return { payload: JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(payload)) as T, kid }
   } catch (err) {
     throw new EnvelopeError('malformed', 'signed payload is not JSON', { kid, cause: err })
   }
@@ -224,7 +224,7 @@ function sizeOf(input: unknown): number {
 function parseFlattened(input: unknown): FlattenedJWS {
   let value = input
   try {
-    if (input instanceof Uint8Array) value = new TextDecoder('utf-8', { fatal: true }).decode(input)
+    if (input instanceof Uint8Array) value = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(input)
     if (typeof value === 'string') value = JSON.parse(value)
   } catch {
     throw new EnvelopeError('malformed', 'envelope is not JSON (expected a flattened JWS)')

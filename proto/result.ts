@@ -16,11 +16,13 @@ export interface HttpPhases {
 
 export interface HttpInfo {
   status_code: number
-  http_version: string // "1.1" | "2"
+  /** "1.1" | "2"; absent when the runtime does not tell (the edge worker's fetch). */
+  http_version?: string
   redirects: number
   final_url: string
   body_bytes: number
-  phases: HttpPhases
+  /** Absent when the runtime cannot time the phases (the edge worker's fetch): never invented. */
+  phases?: HttpPhases
   /** Response headers of the final response, lower-cased names (challenge evidence, assertions). */
   headers?: Record<string, string>
 }

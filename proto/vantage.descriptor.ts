@@ -138,6 +138,13 @@ export const VANTAGE_DESCRIPTOR = {
               }
             },
             "HttpInfo": {
+              "oneofs": {
+                "_http_version": {
+                  "oneof": [
+                    "http_version"
+                  ]
+                }
+              },
               "fields": {
                 "status_code": {
                   "type": "uint32",
@@ -145,7 +152,10 @@ export const VANTAGE_DESCRIPTOR = {
                 },
                 "http_version": {
                   "type": "string",
-                  "id": 2
+                  "id": 2,
+                  "options": {
+                    "proto3_optional": true
+                  }
                 },
                 "redirects": {
                   "type": "uint32",

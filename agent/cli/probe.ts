@@ -237,10 +237,11 @@ export function formatHuman(r: ProbeResult, nowMs: number): string {
   const rows: [string, string][] = []
   // A failure before any response has no status or phases worth a line.
   if (r.http && r.http.status_code > 0) {
-    rows.push(['status', `${r.http.status_code}  HTTP/${r.http.http_version}  ${r.http.body_bytes} bytes  redirects ${r.http.redirects}`])
+    const version = r.http.http_version ? `  HTTP/${r.http.http_version}` : ''
+    rows.push(['status', `${r.http.status_code}${version}  ${r.http.body_bytes} bytes  redirects ${r.http.redirects}`])
     if (r.http.final_url !== r.target) rows.push(['final url', r.http.final_url])
     const p = r.http.phases
-    rows.push(['phases', `resolve ${ms(p.resolve)}  connect ${ms(p.connect)}  tls ${ms(p.tls)}  processing ${ms(p.processing)}  transfer ${ms(p.transfer)}`])
+    if (p) rows.push(['phases', `resolve ${ms(p.resolve)}  connect ${ms(p.connect)}  tls ${ms(p.tls)}  processing ${ms(p.processing)}  transfer ${ms(p.transfer)}`])
   }
   if (r.tls) {
     const t = r.tls

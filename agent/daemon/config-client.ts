@@ -8,28 +8,15 @@ import { createHash } from 'node:crypto'
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import type { CheckSpec } from '../../proto/check.ts'
-import { createAgentToken, EnvelopeError, verifyJson, type FlattenedJWS, type KeyInput } from '../../proto/envelope.ts'
+import { createAgentToken, EnvelopeError, type KeyInput } from '../../proto/envelope.ts'
+import { AGENT_CONFIG_TYP, ConfigPayloadError, parseAssignment, verifyAssignment, type AssignedConfig } from '../core/assignment.ts'
 import type { Logger } from '../core/probe.ts'
 import { Backoff } from './backoff.ts'
 import { describeError, RejectedError, TransientError } from './errors.ts'
 import { stableKey } from './scheduler.ts'
 import { sleep, type Clock, type Timers } from './time.ts'
 
-/** What the hub assigns an agent: its identity and its checks, as one signed document. */
-export interface AssignedConfig {
-  agent_id: string
-  vantage: string
-  region: string
-  /** Changes whenever anything in the document does; an unchanged version is a no-op. */
-  version: string
-  /** The hub's clock when it signed (unix ms), when it says: an older document is a replay. */
-  issued_at: number | null
-  checks: CheckSpec[]
-}
-
-/** The `typ` of the hub's signed agent config (hub/agent-config/plugin.ts). */
-export const AGENT_CONFIG_TYP = 'vantage-agent-config'
+export { AGENT_CONFIG_TYP, ConfigPayloadError, parseAssignment, type AssignedConfig }
 
 export type ConfigSource = 'hub' | 'cache'
 
@@ -171,15 +158,8 @@ export class ConfigClient {
     }
   }
 
-  private async verify(text: string): Promise<AssignedConfig> {
-    let body: unknown
-    try {
-      body = JSON.parse(text)
-    } catch {
-      throw new EnvelopeError('malformed', 'the config is not JSON (expected a flattened JWS)')
-    }
-    const { payload } = await verifyJson(envelopeOf(body), this.opts.hubPublicKey, { typ: AGENT_CONFIG_TYP })
-    return parseAssignment(payload, this.opts.agentId)
+  private verify(text: string): Promise<AssignedConfig> {
+    return verifyAssignment(text, this.opts.hubPublicKey, this.opts.agentId, contentVersion)
   }
 
   private accept(config: AssignedConfig, source: ConfigSource): void {
@@ -217,50 +197,7 @@ export class ConfigClient {
   }
 }
 
-/** The signed config's payload is not a usable assignment. */
-export class ConfigPayloadError extends Error {
-  override readonly name = 'ConfigPayloadError'
-}
-
-/** The hub answers the flattened JWS itself; `{ "jws": … }` around it is accepted too. */
-function envelopeOf(body: unknown): FlattenedJWS {
-  if (!body || typeof body !== 'object' || !('jws' in body)) return body as FlattenedJWS
-  const inner = (body as { jws: unknown }).jws
-  try {
-    return (typeof inner === 'string' ? JSON.parse(inner) : inner) as FlattenedJWS
-  } catch {
-    throw new EnvelopeError('malformed', 'the config\'s "jws" is not JSON')
-  }
-}
-
-/**
- * Checks the verified payload's shape; a config for another agent is refused. The hub's shape is
- * `{ agent: { id, vantage, region }, version, issued_at, checks }`.
- */
-export function parseAssignment(payload: unknown, agentId: string): AssignedConfig {
-  if (!isObject(payload)) throw new ConfigPayloadError('payload is not an object')
-  const agent = isObject(payload.agent) ? payload.agent : {}
-  const id = agent.id ?? payload.agent_id
-  if (id !== agentId) throw new ConfigPayloadError(`the config is for agent ${JSON.stringify(id)}, not ${JSON.stringify(agentId)}`)
-  const vantage = agent.vantage ?? payload.vantage
-  const region = agent.region ?? payload.region
-  if (typeof vantage !== 'string' || vantage === '') throw new ConfigPayloadError('payload has no vantage')
-  if (!Array.isArray(payload.checks)) throw new ConfigPayloadError('payload has no checks list')
-  // Without a version from the hub, the content itself is the version.
-  const version =
-    typeof payload.version === 'string' || typeof payload.version === 'number'
-      ? String(payload.version)
-      : createHash('sha256').update(stableKey(payload)).digest('hex').slice(0, 16)
-  return {
-    agent_id: agentId,
-    vantage,
-    region: typeof region === 'string' ? region : '',
-    version,
-    issued_at: typeof payload.issued_at === 'number' ? payload.issued_at : null,
-    checks: payload.checks as CheckSpec[],
-  }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
+/** Without a version from the hub, the content itself is the version. */
+function contentVersion(payload: unknown): string {
+  return createHash('sha256').update(stableKey(payload)).digest('hex').slice(0, 16)
 }

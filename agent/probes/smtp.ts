@@ -5,29 +5,24 @@ import type { CheckSpec } from '../../proto/check.ts'
 import type { ErrorCode } from '../../proto/errors.ts'
 import type { ProbeOutcome, SmtpInfo, TlsInfo } from '../../proto/result.ts'
 import type { Probe, ProbeContext } from '../core/probe.ts'
+import {
+  DEFAULT_EHLO,
+  extensionsOf,
+  MAX_SMTP_LINE as MAX_LINE,
+  clip,
+  offersStarttls,
+  oneLine,
+  parseSmtpTarget,
+  QUIT_WAIT_MS,
+  ReplyAssembler,
+  SmtpProtocolError,
+  type Reply,
+  type SmtpTarget,
+} from '../core/dialogue.ts'
 import { classifyNetError, connectTcp, hostPort, NetError } from './net-errors.ts'
 import { dialTls, verifyFailure } from './tls-inspect.ts'
 
-const DEFAULT_EHLO = 'vantage.invalid'
-/** How long QUIT may wait for its 221: politeness, never a reason to be slow. */
-const QUIT_WAIT_MS = 500
-/** A reply line longer than this is not SMTP (RFC 5321 allows 512 octets). */
-const MAX_LINE = 4096
-const MAX_REPLY_LINES = 256
-
-export interface SmtpTarget {
-  host: string
-  port: number
-  /** Implicit TLS (smtps://, port 465). */
-  tls: boolean
-}
-
-/** A parsed SMTP reply: `lines` as received, `text` without the code and separator. */
-export interface Reply {
-  code: number
-  lines: string[]
-  text: string[]
-}
+export { parseSmtpTarget, type Reply, type SmtpTarget }
 
 export const probeSmtp: Probe = async (check, ctx) => {
   const opts = check.smtp ?? {}
@@ -47,22 +42,6 @@ export const probeSmtp: Probe = async (check, ctx) => {
   } finally {
     session.close()
   }
-}
-
-/** "host", "host:port", "[v6]:port", "smtp://host:port", "smtps://host:port" (smtps: implicit TLS). */
-export function parseSmtpTarget(text: string, implicitTls: boolean): SmtpTarget | null {
-  let rest = text.trim()
-  let tls = implicitTls
-  const scheme = /^(smtps?):\/\//i.exec(rest)
-  if (scheme) {
-    tls = tls || scheme[1].toLowerCase() === 'smtps'
-    rest = rest.slice(scheme[0].length).replace(/\/.*$/, '')
-  }
-  const m = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(rest) ?? /^([^\s:/[\]]+)(?::(\d+))?$/.exec(rest)
-  if (!m) return null
-  const port = m[2] ? Number(m[2]) : tls ? 465 : 25
-  if (port < 1 || port > 65535) return null
-  return { host: m[1], port, tls }
 }
 
 /** One SMTP conversation; keeps what it reached so a failure still reports it. */
@@ -110,7 +89,7 @@ class Session {
     this.smtp.extensions = extensionsOf(ehlo)
 
     if (opts.starttls) {
-      if (!this.smtp.extensions.some((e) => keyword(e) === 'STARTTLS')) {
+      if (!offersStarttls(this.smtp.extensions)) {
         return this.quitAndFail('SMTP_STARTTLS_UNAVAILABLE', 'the server does not offer STARTTLS')
       }
       const reply = await this.command('STARTTLS')
@@ -226,20 +205,10 @@ export class ReplyReader {
   }
 
   async read(): Promise<Reply> {
-    const lines: string[] = []
-    const text: string[] = []
-    let code = 0
+    const assembler = new ReplyAssembler()
     for (;;) {
-      const line = await this.nextLine()
-      const m = /^(\d{3})(?:([ -])(.*))?$/.exec(line)
-      if (!m) throw new SmtpProtocolError(`not an SMTP reply: "${clip(line)}"`)
-      const lineCode = Number(m[1])
-      if (lines.length > 0 && lineCode !== code) throw new SmtpProtocolError(`reply code changed from ${code} to ${lineCode} within one reply`)
-      code = lineCode
-      lines.push(line)
-      text.push(m[3] ?? '')
-      if (m[2] !== '-') return { code, lines, text }
-      if (lines.length >= MAX_REPLY_LINES) throw new SmtpProtocolError(`reply longer than ${MAX_REPLY_LINES} lines`)
+      const reply = assembler.push(await this.nextLine())
+      if (reply) return reply
     }
   }
 
@@ -301,34 +270,7 @@ export class ReplyReader {
   }
 }
 
-/** The EHLO reply's lines after the greeting, keyword upper-cased: "SIZE 35882577", "STARTTLS". */
-function extensionsOf(ehlo: Reply): string[] {
-  return ehlo.text
-    .slice(1)
-    .map((t) => t.trim())
-    .filter((t) => t.length > 0)
-    .map((t) => {
-      const [kw, ...params] = t.split(/\s+/)
-      return [kw.toUpperCase(), ...params].join(' ')
-    })
-}
-
-function keyword(extension: string): string {
-  return extension.split(' ')[0]
-}
-
-/** A reply as one line for an error message: "554 5.7.1 no service for you". */
-function oneLine(reply: Reply): string {
-  return clip(`${reply.code} ${reply.text.join(' ').trim()}`)
-}
-
-function clip(s: string): string {
-  const printable = s.replace(/[^\x20-\x7e]/g, '?')
-  return printable.length > 200 ? `${printable.slice(0, 200)}…` : printable
-}
-
 function failure(error_code: ErrorCode, error: string): ProbeOutcome {
   return { success: false, challenged: false, error, error_code }
 }
 
-class SmtpProtocolError extends Error {}

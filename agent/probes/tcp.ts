@@ -2,6 +2,7 @@
 // query_response steps in order. Node-only.
 import type net from 'node:net'
 import type { TlsInfo } from '../../proto/result.ts'
+import { expand, lineOf, MAX_LINE_BUFFER, quoteRead } from '../core/dialogue.ts'
 import type { Probe } from '../core/probe.ts'
 import { abortClassified, classifyNetError, connectTcp, hostPort, NetError, parseHostPort } from './net-errors.ts'
 import { dialTls, joinCa, verifyFailure } from './tls-inspect.ts'
@@ -67,29 +68,9 @@ export const probeTcp: Probe = async (check, ctx) => {
   }
 }
 
-// A `send` written in single quotes in YAML keeps "\r\n" as text: turn the usual escapes into
-// the characters. Like blackbox, a line without a final newline gets one.
-function lineOf(send: string): string {
-  const unescaped = send.replace(/\\([rnt\\])/g, (_, c: string) => ({ r: '\r', n: '\n', t: '\t', '\\': '\\' })[c] ?? c)
-  return unescaped.endsWith('\n') ? unescaped : unescaped + '\n'
-}
-
-// Go's Regexp.Expand, reduced: $1 / ${1} / ${name} take a group, $$ is a dollar sign.
-function expand(template: string, match: RegExpExecArray): string {
-  return template.replace(/\$(?:\$|(\d+)|\{(\w+)\})/g, (whole, num?: string, name?: string) => {
-    if (whole === '$$') return '$'
-    const key = num ?? name ?? ''
-    const value = /^\d+$/.test(key) ? match[Number(key)] : match.groups?.[key]
-    return value ?? ''
-  })
-}
-
 function send(socket: net.Socket, data: string): Promise<void> {
   return new Promise((resolve, reject) => socket.write(data, (err) => (err ? reject(err) : resolve())))
 }
-
-const MAX_BUFFER = 1 << 20 // a peer that never sends a newline must not grow memory without bound
-const SHOWN = 200 // characters of the data read quoted in a mismatch message
 
 /**
  * Reads the connection line by line, as blackbox's query_response does: `expect` consumes
@@ -105,7 +86,7 @@ class LineReader {
     socket.setEncoding('utf8')
     socket.on('data', (chunk: string) => {
       this.buffer += chunk
-      if (this.buffer.length > MAX_BUFFER) socket.destroy()
+      if (this.buffer.length > MAX_LINE_BUFFER) socket.destroy()
       this.notify()
     })
     socket.on('end', () => this.finish())
@@ -121,7 +102,7 @@ class LineReader {
     for (;;) {
       if (signal.aborted) {
         const { error, error_code } = abortClassified(signal)
-        throw new NetError(error_code, `${error} waiting for /${re.source}/; read ${quote(read)}`)
+        throw new NetError(error_code, `${error} waiting for /${re.source}/; read ${quoteRead(read)}`)
       }
       const nl = this.buffer.indexOf('\n')
       if (nl >= 0 || (this.ended && this.buffer !== '')) {
@@ -135,7 +116,7 @@ class LineReader {
       }
       if (this.failure) throw this.failure
       if (this.ended) {
-        const error = `no line matched /${re.source}/ before ${peer} closed the connection; read ${quote(read)}`
+        const error = `no line matched /${re.source}/ before ${peer} closed the connection; read ${quoteRead(read)}`
         throw new NetError('TCP_EXPECT_MISMATCH', error)
       }
       await new Promise<void>((resolve) => {
@@ -156,10 +137,4 @@ class LineReader {
     this.wake = null
     wake?.()
   }
-}
-
-function quote(read: string): string {
-  if (read === '') return 'nothing'
-  if (read.length <= SHOWN) return JSON.stringify(read)
-  return `${JSON.stringify(read.slice(0, SHOWN))}… (${read.length} characters)`
 }

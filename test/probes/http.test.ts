@@ -133,7 +133,7 @@ describe('http probe: plain HTTP', () => {
     expect(r.error_code ?? null).toBeNull()
     expect(r.http).toMatchObject({ status_code: 200, http_version: '1.1', redirects: 0, final_url: `${s.origin}/`, body_bytes: Buffer.byteLength('<html><title>Shop</title><p>All systems go</p></html>') })
     expect(r.http?.headers?.['content-type']).toBe('text/html; charset=utf-8')
-    const p = r.http!.phases
+    const p = r.http!.phases!
     expect(p.resolve).toBe(0) // an IP literal needs no lookup
     expect(p.connect).toBeGreaterThan(0)
     expect(p.tls).toBe(0)
@@ -247,8 +247,8 @@ describe('http probe: plain HTTP', () => {
     const slow = await probe(`${s.origin}/`, { http: { degraded_after_ms: 100 } })
     expect(slow.success).toBe(true)
     expect(slow.degraded).toBe(true)
-    expect(slow.http!.phases.processing).toBeGreaterThanOrEqual(0.29)
-    expect(slow.http!.phases.processing).toBeLessThan(1)
+    expect(slow.http!.phases!.processing).toBeGreaterThanOrEqual(0.29)
+    expect(slow.http!.phases!.processing).toBeLessThan(1)
     const fastEnough = await probe(`${s.origin}/`, { http: { degraded_after_ms: 5000 } })
     expect(fastEnough.success).toBe(true)
     expect(fastEnough.degraded).toBeUndefined()
@@ -261,8 +261,8 @@ describe('http probe: plain HTTP', () => {
     expect(r.duration_seconds).toBeGreaterThanOrEqual(0.19)
     expect(r.duration_seconds).toBeLessThan(0.6)
     expect(r.http?.status_code).toBe(0)
-    expect(r.http!.phases.connect).toBeGreaterThan(0)
-    expect(r.http!.phases.processing).toBeGreaterThanOrEqual(0.15)
+    expect(r.http!.phases!.connect).toBeGreaterThan(0)
+    expect(r.http!.phases!.processing).toBeGreaterThanOrEqual(0.15)
     expect(s.requests).toHaveLength(1)
   })
 
@@ -434,7 +434,7 @@ describe('http probe: HTTPS and HTTP/2', () => {
     const r = await probe(`${s.origin}/`, { ca: pki.caPem, http: { body_contains: 'Shop' } })
     expect(r.success).toBe(true)
     expect(r.http).toMatchObject({ status_code: 200, http_version: '1.1' })
-    expect(r.http!.phases.tls).toBeGreaterThan(0)
+    expect(r.http!.phases!.tls).toBeGreaterThan(0)
     expect(r.tls).toMatchObject({ version: 'TLS 1.3', chain_valid: true, hostname_valid: true, verify_error: null })
     expect(r.tls?.leaf?.subject).toBe(pki.leaves.valid.subject)
     expect(r.tls?.earliest_cert_expiry).toBe(pki.leaves.valid.notAfter)
@@ -458,7 +458,7 @@ describe('http probe: HTTPS and HTTP/2', () => {
     expect(r.tls?.verify_error).toBe(code)
     expect(r.tls?.leaf?.subject).toBe(pki.leaves[leaf].subject)
     expect(r.http?.status_code).toBe(0)
-    expect(r.http!.phases.tls).toBeGreaterThan(0)
+    expect(r.http!.phases!.tls).toBeGreaterThan(0)
     expect(s.requests).toHaveLength(0)
   })
 
