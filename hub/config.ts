@@ -2,11 +2,12 @@
 // The key names are fixed by DESIGN.md ("Configuration"); unknown keys are errors.
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import type { CheckSpec, DnsOptions, DnsRecordType, HttpOptions, SmtpOptions, TcpOptions, TlsOptions } from '../proto/check.ts'
+import type { CheckSpec, DnsOptions, DnsRecordType, HttpOptions, JourneyOptions, SmtpOptions, TcpOptions, TlsOptions } from '../proto/check.ts'
 import { ConfigError, readYaml, type ConfigField } from '../proto/config-reader.ts'
 import { CHECK_TYPES, type CheckType } from '../proto/result.ts'
 import { isSafeId, KeyError, parseJwk, SAFE_ID, type Ed25519Jwk } from '../proto/keys.ts'
 import { AssertionConfigError, compilePattern, parseStatusRanges } from '../agent/core/assertions.ts'
+import { bundleJourneySync } from '../agent/journey/compile.ts'
 
 export { ConfigError }
 
@@ -103,7 +104,7 @@ const NAME_RULE = 'letters, digits, ".", "_" and "-", starting with a letter or 
 const TOP_KEYS = ['listen', 'data', 'hub_key', 'operator_token_file', 'pushgateway', 'alerting', 'ingest', 'vantages', 'agents', 'checks'] as const
 const CHECK_KEYS = [
   'name', 'type', 'target', 'interval', 'timeout', 'vantages', 'quorum', 'stale_after', 'severity', 'runbook_url', 'maintenance',
-  'http', 'tls', 'tcp', 'smtp', 'dns',
+  'http', 'tls', 'tcp', 'smtp', 'dns', 'journey',
 ] as const
 
 /** Reads and validates a hub.yaml; every mistake is a ConfigError naming file, line and field. */
@@ -281,6 +282,8 @@ function readChecks(field: ConfigField, vantages: Map<string, VantageInfo>, rel:
     if (present.includes('tcp')) spec.tcp = readTcp(c.get('tcp'))
     if (present.includes('smtp')) spec.smtp = readSmtp(c.get('smtp'))
     if (present.includes('dns')) spec.dns = readDns(c.get('dns'))
+    if (type === 'journey') spec.journey = readJourney(c.get('journey'), rel)
+    else if (present.includes('journey')) throw c.get('journey').error(`applies only to journey checks (this check's type is ${type})`)
 
     const checkVantages = readCheckVantages(c.get('vantages'), type, vantages)
     const staleField = c.get('stale_after')
@@ -322,6 +325,34 @@ function isoTime(field: ConfigField): number {
   const ms = parseIsoTime(text)
   if (ms === null) throw field.error(`"${text}" is not an ISO 8601 time with a zone (e.g. 2026-03-01T02:00:00Z or 2026-03-01T03:00:00+01:00)`)
   return ms
+}
+
+/**
+ * A journey's script is bundled here, at load time, into one self-contained file that the hub
+ * hands to agents with their config: a script that does not compile, or imports what the
+ * runtime lacks, is a config error naming the file and line, not a failure on every agent.
+ */
+function readJourney(f: ConfigField, rel: (f: ConfigField) => string): JourneyOptions {
+  if (f.missing) throw f.error('is required for journey checks: journey: { script: journeys/login.ts }')
+  f.keys(['script', 'env', 'secret_env'])
+  const scriptField = f.get('script')
+  const path = rel(scriptField)
+  let source: string
+  try {
+    source = bundleJourneySync(path)
+  } catch (err) {
+    throw scriptField.error((err as Error).message)
+  }
+  const strings = (g: ConfigField): Record<string, string> | undefined => {
+    if (g.missing) return undefined
+    const out: Record<string, string> = {}
+    for (const [k, v] of g.entries()) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw v.error(`"${k}" is not a valid __ENV name`)
+      out[k] = v.string()
+    }
+    return out
+  }
+  return { script: scriptField.string(), source, env: strings(f.get('env')), secret_env: strings(f.get('secret_env')) }
 }
 
 /** Which check types each option block applies to. */

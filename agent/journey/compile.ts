@@ -114,33 +114,53 @@ export async function compileJourney(input: JourneyInput): Promise<CompiledJourn
  */
 export async function bundleJourney(path: string): Promise<string> {
   try {
-    const result = await esbuild.build({
-      entryPoints: [path],
-      bundle: true,
-      write: false,
-      format: 'esm',
-      platform: 'neutral',
-      target: 'es2022',
-      logLevel: 'silent',
-      charset: 'utf8',
-      plugins: [
-        {
-          name: 'vantage-k6-external',
-          setup(build) {
-            build.onResolve({ filter: /.*/ }, (args) => {
-              if (args.kind === 'entry-point' || /^\.{0,2}\//.test(args.path)) return undefined
-              if (Object.prototype.hasOwnProperty.call(K6_MODULES, args.path)) return { path: args.path, external: true }
-              return { errors: [{ text: `module "${args.path}" is not available in the Vantage journey runtime (it provides ${AVAILABLE})` }] }
-            })
-          },
-        },
-      ],
-    })
-    return result.outputFiles![0].text
+    return bundled(await esbuild.build(bundleOptions(path)), path)
   } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') throw new JourneyLoadError(`cannot read ${path}`)
-    throw loadError(err, path)
+    throw bundleError(err, path)
   }
+}
+
+/** bundleJourney for synchronous callers (the hub's config loader, which names file:line:field). */
+export function bundleJourneySync(path: string): string {
+  try {
+    return bundled(esbuild.buildSync(bundleOptions(path)), path)
+  } catch (err) {
+    throw bundleError(err, path)
+  }
+}
+
+// Relative imports are bundled in; every bare import stays external and must be a k6 module
+// the runtime provides (checked from the metafile: the synchronous API takes no plugins).
+function bundleOptions(path: string) {
+  return {
+    entryPoints: [path],
+    bundle: true,
+    write: false,
+    metafile: true,
+    packages: 'external',
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    logLevel: 'silent',
+    charset: 'utf8',
+  } satisfies esbuild.BuildOptions
+}
+
+function bundled(result: esbuild.BuildResult<{ write: false; metafile: true }>, path: string): string {
+  for (const output of Object.values(result.metafile.outputs)) {
+    for (const imported of output.imports) {
+      if (!Object.prototype.hasOwnProperty.call(K6_MODULES, imported.path)) {
+        throw new JourneyLoadError(`${path}: module "${imported.path}" is not available in the Vantage journey runtime (it provides ${AVAILABLE})`)
+      }
+    }
+  }
+  return result.outputFiles[0].text
+}
+
+function bundleError(err: unknown, path: string): Error {
+  if (err instanceof JourneyLoadError) return err
+  if ((err as { code?: string }).code === 'ENOENT') return new JourneyLoadError(`cannot read ${path}`)
+  return loadError(err, path)
 }
 
 // The runtime (for the vm context) and the worker (for `new Worker(code, { eval: true })`) are
