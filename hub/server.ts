@@ -18,9 +18,11 @@ import { ingestRoutes } from './ingest/http.ts'
 import { Ingest } from './ingest/ingest.ts'
 import { HubMetrics } from './metrics/metrics.ts'
 import { metricsRoutes } from './metrics/plugin.ts'
+import { openHubPushgateway, PUSHGATEWAY_PREFIX, pushgatewayFrameworkErrors, pushgatewayRoutes, type HubPushgateway } from './pushgateway/index.ts'
 import { QuorumEngine } from './quorum/engine.ts'
 import { registerQuorumMetrics } from './quorum/metrics.ts'
 import { reviewApi } from './review/plugin.ts'
+import { reviewPage } from './review-page/plugin.ts'
 import type { Timers } from '../agent/daemon/time.ts'
 import { Committer } from './store/committer.ts'
 import { Store } from './store/store.ts'
@@ -48,6 +50,8 @@ export interface Hub {
   readonly quorum: QuorumEngine
   /** Alerts to Alertmanager / the webhook (hub/alerts/notifier.ts): evaluate(), firing(), pending(). */
   readonly alerting: Alerting
+  /** The Pushgateway-compatible store under /pushgateway, its feed and forwarder (hub/pushgateway/index.ts). */
+  readonly pushgateway: HubPushgateway
   config(): HubConfig
   /** Re-reads the config; a bad one is logged and the running one kept. */
   reload(next?: HubConfig): Promise<ReloadResult>
@@ -78,6 +82,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   registerQuorumMetrics(metrics.registry, quorum)
   quorum.setMaintenance(maintenance.predicate())
   quorum.start()
+  // The Pushgateway-compatible store, fed with the deduped votes at every commit.
+  const pushgateway = openHubPushgateway({ config, source: store, logger })
   let alerting: Alerting | undefined
 
   let ready = false
@@ -86,6 +92,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     // One line per event: the routes log what happened; fastify's per-request lines are off.
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
+    // URLs fastify cannot decode but Go can (%FF) still reach /pushgateway, as they would the Pushgateway.
+    frameworkErrors: pushgatewayFrameworkErrors(PUSHGATEWAY_PREFIX),
   })
   let grpcServer: grpc.Server | undefined
   try {
@@ -93,7 +101,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     await app.register(ingestRoutes, { ingest, maxBodyBytes: current.ingest.max_body_bytes })
     await app.register(agentConfigRoutes, { config, clock, metrics })
     await app.register(reviewApi, { prefix: '/api/v1', engine: quorum, store, config, clock })
+    await app.register(reviewPage, { engine: quorum, store, config, clock })
     await app.register(alertRoutes, { config, clock, maintenance, alerting: () => alerting })
+    await app.register(pushgatewayRoutes, { prefix: PUSHGATEWAY_PREFIX, ...pushgateway.routeOptions, ready: () => ready })
     await app.listen({ host: current.listen.http.host, port: current.listen.http.port })
     const grpcStarted = await startGrpcIngest({
       ingest,
@@ -132,6 +142,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       metrics,
       quorum,
       alerting: alerts,
+      pushgateway,
       config,
       async reload(next?: HubConfig): Promise<ReloadResult> {
         try {
@@ -142,6 +153,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
             if (changed.includes(key)) logger.warn({ setting: key }, `${key} changed: it takes effect when the hub restarts`)
           }
           current = candidate
+          pushgateway.reloaded()
           quorum.evaluate()
           alerts.evaluate() // receivers may have changed
           metrics.configReloads.inc({ outcome: 'ok' })
@@ -161,6 +173,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           await Promise.all([stopGrpc(server), app.close()])
           await committer.drain()
           quorum.stop()
+          await pushgateway.close()
           store.close()
           logger.info({}, 'hub stopped')
         })()
@@ -171,6 +184,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     if (grpcServer) grpcServer.forceShutdown()
     await app.close()
     quorum.stop()
+    await pushgateway.close()
     store.close()
     throw err
   }

@@ -16,7 +16,7 @@ import { parseDuration } from '../../proto/duration.ts'
 import { parseIsoTime, type HubConfig } from '../config.ts'
 import type { MaintenanceBook, MaintenanceEntry } from './maintenance.ts'
 import type { Alerting } from './notifier.ts'
-import { authorize } from '../review/auth.ts'
+import { authorizeRequest } from '../review/auth.ts'
 import { API_ERRORS, ApiError } from '../review/errors.ts'
 
 /** Error codes of these routes beside the review API's (hub/review/errors.ts). */
@@ -49,7 +49,7 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, o
   const runbooks = opts.runbooksDir ?? RUNBOOKS_DIR
   const guard = async (request: FastifyRequest, reply: FastifyReply) => {
     try {
-      authorize(config().operator_token, request.headers.authorization, request.socket.remoteAddress)
+      authorizeRequest(config().operator_token, request)
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       request.log.warn({ url: request.url, remote: request.socket.remoteAddress, code: err.code }, 'operator request refused')

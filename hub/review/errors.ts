@@ -3,7 +3,8 @@
 
 export const API_ERRORS = {
   unauthorized: { status: 401, meaning: 'the operator API needs `Authorization: Bearer <token>` with the operator token (operator_token_file)' },
-  forbidden: { status: 403, meaning: 'no operator token is configured, so the operator API answers loopback clients only' },
+  forbidden: { status: 403, meaning: 'no operator token is configured, so the operator API answers loopback clients only (addressed by a loopback name)' },
+  cross_site: { status: 403, meaning: "a browser sent a change (POST) for another site's page: changes come from the hub's own pages or with a bearer token" },
   check_not_found: { status: 404, meaning: 'no check of this name is configured' },
   vantage_not_found: { status: 404, meaning: 'no vantage of this name is configured' },
   incident_not_found: { status: 404, meaning: 'no incident has this id' },

@@ -11,7 +11,7 @@ import type { QuorumEngine } from '../quorum/engine.ts'
 import type { CheckView } from '../quorum/types.ts'
 import { VANTAGE_VOTES, type VantageVote } from '../quorum/types.ts'
 import type { Store } from '../store/store.ts'
-import { authorize } from './auth.ts'
+import { authorizeRequest } from './auth.ts'
 import { ApiError } from './errors.ts'
 
 export interface ReviewApiOptions {
@@ -42,7 +42,7 @@ export const reviewApi: FastifyPluginAsync<ReviewApiOptions> = async (app, { eng
     }
   })
   app.addHook('onRequest', async (request) => {
-    authorize(config().operator_token, request.headers.authorization, request.socket.remoteAddress)
+    authorizeRequest(config().operator_token, request)
   })
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -54,7 +54,7 @@ export const reviewApi: FastifyPluginAsync<ReviewApiOptions> = async (app, { eng
   app.setNotFoundHandler((request, reply) => {
     // Not found, but only after authorization: the route list is not for strangers either.
     try {
-      authorize(config().operator_token, request.headers.authorization, request.socket.remoteAddress)
+      authorizeRequest(config().operator_token, request)
     } catch (err) {
       const e = err as ApiError
       return reply.code(e.status).send({ error: e.message, code: e.code })

@@ -1,0 +1,207 @@
+// The hub's feed into the Pushgateway-compatible store (DESIGN.md, "What Prometheus sees"): the
+// deduped, verified results become one group per vantage, `job="synthetic-probe", vantage="<v>"`
+// for probes and `job="synthetic-journey", vantage="<v>"` for journeys, labelled
+// `check, type, target, vantage, region`. Each commit of the hub's store rewrites the groups of
+// the vantages it touched, whole (one write per group per commit, not one per result); a
+// sync at start (and on config reloads) rebuilds every group and drops those of vantages that
+// no longer have a configured check.
+import type { HubConfig } from '../config.ts'
+import type { VoteState } from '../store/vote.ts'
+import type { FeedFamily, FeedSample, PushStore, StoreLogger } from './store.ts'
+
+export const PROBE_JOB = 'synthetic-probe'
+export const JOURNEY_JOB = 'synthetic-journey'
+
+/** What the feed reads: the hub store's latest vote per (check, vantage), and its commits. */
+export interface FeedSource {
+  currentVotes(): Iterable<VoteState>
+  onCommit(listener: (votes: readonly VoteState[]) => void): () => void
+}
+
+export interface FeedOptions {
+  source: FeedSource
+  store: PushStore
+  config: () => HubConfig
+  logger?: StoreLogger
+}
+
+type Labels = Record<'check' | 'type' | 'target' | 'vantage' | 'region', string>
+
+interface Row {
+  labels: Labels
+  vote: VoteState
+}
+
+type Spec = { name: string; help: string; value: (v: VoteState) => number | null | undefined }
+
+const PROBE_FAMILIES: Spec[] = [
+  { name: 'synthetic_probe_success', help: 'Whether the vantage saw the check succeed in its latest round (1 = up).', value: (v) => (v.vote === 'up' ? 1 : 0) },
+  { name: 'synthetic_probe_challenged', help: 'Whether the vantage was answered with a bot/WAF challenge in its latest round.', value: (v) => (v.vote === 'challenged' ? 1 : 0) },
+  { name: 'synthetic_probe_duration_seconds', help: 'Duration of the probe that stands for the vantage’s vote.', value: (v) => v.result.duration_seconds },
+  { name: 'synthetic_probe_status_code', help: 'HTTP status code of that probe.', value: (v) => v.result.http?.status_code },
+  { name: 'synthetic_probe_last_run_timestamp_seconds', help: 'When that probe started (unix seconds).', value: (v) => Date.parse(v.result.started_at) / 1000 },
+  {
+    name: 'synthetic_probe_ssl_earliest_cert_expiry',
+    help: 'Earliest NotAfter among the certificates the server sent (unix seconds).',
+    value: (v) => v.result.tls?.earliest_cert_expiry,
+  },
+]
+
+const JOURNEY_FAMILIES: Spec[] = [
+  { name: 'journey_up', help: 'Whether the journey succeeded from this vantage in its latest round (1 = up).', value: (v) => (v.vote === 'up' ? 1 : 0) },
+  { name: 'journey_total_duration_seconds', help: 'Duration of the whole journey run that stands for the vantage’s vote.', value: (v) => v.result.duration_seconds },
+  { name: 'journey_last_run_timestamp_seconds', help: 'When that journey run started (unix seconds).', value: (v) => Date.parse(v.result.started_at) / 1000 },
+]
+
+const STEP_FAMILIES: { name: string; help: string; value: (s: NonNullable<VoteState['result']['steps']>[number]) => number }[] = [
+  { name: 'journey_step_up', help: 'Whether the journey step succeeded (1 = up).', value: (s) => (s.success ? 1 : 0) },
+  { name: 'journey_step_challenged', help: 'Whether the journey step was answered with a bot/WAF challenge.', value: (s) => (s.challenged ? 1 : 0) },
+  { name: 'journey_step_duration_seconds', help: 'Duration of the journey step.', value: (s) => s.duration_seconds },
+]
+
+function usable(v: number | null | undefined): v is number {
+  return v !== null && v !== undefined && Number.isFinite(v)
+}
+
+/** The families of one `synthetic-probe` group. */
+export function probeFamilies(rows: readonly Row[]): FeedFamily[] {
+  const out: FeedFamily[] = []
+  for (const spec of PROBE_FAMILIES) {
+    const samples: FeedSample[] = []
+    for (const { labels, vote } of rows) {
+      const v = spec.value(vote)
+      if (usable(v)) samples.push({ labels, value: v })
+    }
+    if (samples.length > 0) out.push({ name: spec.name, help: spec.help, type: 'gauge', samples })
+  }
+  const tls: FeedSample[] = []
+  for (const { labels, vote } of rows) {
+    const version = vote.result.tls?.version
+    if (version) tls.push({ labels: { ...labels, version }, value: 1 })
+  }
+  if (tls.length > 0) out.push({ name: 'synthetic_probe_tls_version_info', help: 'The TLS version the probe negotiated (1 for the version seen).', type: 'gauge', samples: tls })
+  return out
+}
+
+/** The families of one `synthetic-journey` group. */
+export function journeyFamilies(rows: readonly Row[]): FeedFamily[] {
+  const out: FeedFamily[] = []
+  for (const spec of JOURNEY_FAMILIES) {
+    const samples: FeedSample[] = []
+    for (const { labels, vote } of rows) {
+      const v = spec.value(vote)
+      if (usable(v)) samples.push({ labels, value: v })
+    }
+    if (samples.length > 0) out.push({ name: spec.name, help: spec.help, type: 'gauge', samples })
+  }
+  for (const spec of STEP_FAMILIES) {
+    const samples: FeedSample[] = []
+    for (const { labels, vote } of rows) {
+      const seen = new Set<string>()
+      for (const step of vote.result.steps ?? []) {
+        // Two steps of one name would be one series twice: the first one counts.
+        if (seen.has(step.name)) continue
+        seen.add(step.name)
+        const v = spec.value(step)
+        if (usable(v)) samples.push({ labels: { ...labels, step: step.name }, value: v })
+      }
+    }
+    if (samples.length > 0) out.push({ name: spec.name, help: spec.help, type: 'gauge', samples })
+  }
+  return out
+}
+
+export interface FeedStats {
+  writes: number
+  rejected: number
+  deleted: number
+}
+
+export class PushgatewayFeed {
+  private readonly unsubscribe: () => void
+  private readonly logger: StoreLogger | undefined
+  /** The groups this feed wrote, as "job\xffvantage". */
+  private readonly written = new Set<string>()
+  readonly stats: FeedStats = { writes: 0, rejected: 0, deleted: 0 }
+
+  constructor(private readonly opts: FeedOptions) {
+    this.logger = opts.logger
+    // Groups fed before a restart (the store persists them) are ours to rebuild or drop.
+    for (const g of opts.store.allGroups()) {
+      const names = Object.keys(g.labels)
+      if (names.length === 2 && g.labels.vantage !== undefined && (g.labels.job === PROBE_JOB || g.labels.job === JOURNEY_JOB)) {
+        this.written.add(`${g.labels.job}\xff${g.labels.vantage}`)
+      }
+    }
+    this.unsubscribe = opts.source.onCommit((votes) => {
+      const touched = new Set<string>()
+      for (const v of votes) touched.add(v.vantage)
+      if (touched.size > 0) this.write(touched)
+    })
+    this.sync()
+  }
+
+  /** Rebuild every group from the current votes, and drop the groups of vanished vantages. */
+  sync(): void {
+    const live = this.write(null)
+    for (const id of [...this.written]) {
+      if (live.has(id)) continue
+      const [job, vantage] = id.split('\xff')
+      this.opts.store.deleteGroup({ job, vantage })
+      this.written.delete(id)
+      this.stats.deleted++
+    }
+  }
+
+  close(): void {
+    this.unsubscribe()
+  }
+
+  /** Writes the groups of the given vantages (all when null); returns the group ids written. */
+  private write(vantages: Set<string> | null): Set<string> {
+    const cfg = this.opts.config()
+    const probes = new Map<string, Row[]>()
+    const journeys = new Map<string, Row[]>()
+    for (const vote of this.opts.source.currentVotes()) {
+      if (vantages && !vantages.has(vote.vantage)) continue
+      const check = cfg.checks.get(vote.check)
+      // A check removed or no longer assigned to this vantage has no series.
+      if (!check || !check.vantages.includes(vote.vantage)) continue
+      const region = cfg.vantages.get(vote.vantage)?.region ?? vote.result.region
+      const row: Row = { labels: { check: check.spec.name, type: check.spec.type, target: check.spec.target, vantage: vote.vantage, region }, vote }
+      const into = check.spec.type === 'journey' ? journeys : probes
+      let rows = into.get(vote.vantage)
+      if (!rows) into.set(vote.vantage, (rows = []))
+      rows.push(row)
+    }
+    const ids = new Set<string>()
+    const put = (job: string, vantage: string, families: FeedFamily[]) => {
+      const id = `${job}\xff${vantage}`
+      ids.add(id)
+      const result = this.opts.store.replaceGroup({ job, vantage }, families)
+      this.written.add(id)
+      if (result.ok) {
+        this.stats.writes++
+      } else {
+        this.stats.rejected++
+        this.logger?.error({ job, vantage, error: result.error }, 'pushgateway feed write refused')
+      }
+    }
+    for (const [vantage, rows] of probes) put(PROBE_JOB, vantage, probeFamilies(rows))
+    for (const [vantage, rows] of journeys) put(JOURNEY_JOB, vantage, journeyFamilies(rows))
+    // A touched vantage whose last check of one kind went away: its group of that kind goes too.
+    if (vantages) {
+      for (const vantage of vantages) {
+        for (const job of [PROBE_JOB, JOURNEY_JOB]) {
+          const id = `${job}\xff${vantage}`
+          if (!ids.has(id) && this.written.has(id)) {
+            this.opts.store.deleteGroup({ job, vantage })
+            this.written.delete(id)
+            this.stats.deleted++
+          }
+        }
+      }
+    }
+    return ids
+  }
+}

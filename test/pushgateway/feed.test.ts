@@ -1,0 +1,146 @@
+// The hub's feed: the real hub store (hub/store) commits batches of results; the feed writes one
+// group per vantage and kind (synthetic-probe / synthetic-journey) into the Pushgateway store,
+// once per commit, and the scrape shows the DESIGN.md families with their labels.
+import { afterEach, describe, expect, it } from 'vitest'
+import type { HubConfig } from '../../hub/config.ts'
+import { openHubPushgateway } from '../../hub/pushgateway/index.ts'
+import { PushgatewayFeed } from '../../hub/pushgateway/feed.ts'
+import { PushStore } from '../../hub/pushgateway/store.ts'
+import { Store, type BatchInput } from '../../hub/store/store.ts'
+import type { ProbeResult } from '../../proto/result.ts'
+import { result } from '../hub/helpers.ts'
+import { tempDir } from './helpers.ts'
+
+const RULE = { interval_ms: 30_000, stale_after_ms: 90_000 }
+
+const cleanups: (() => void | Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+/** The parts of the hub's config the feed reads (checks with their vantages, vantage regions). */
+function config(checks: { name: string; type: ProbeResult['type']; target: string; vantages: string[] }[], data = '/nonexistent'): HubConfig {
+  return {
+    data,
+    pushgateway: { token: null, forward_url: null, ttl_ms: null },
+    checks: new Map(checks.map((c) => [c.name, { spec: { name: c.name, type: c.type, target: c.target }, vantages: c.vantages }])),
+    vantages: new Map([
+      ['eu-west', { name: 'eu-west', region: 'eu' }],
+      ['us-east', { name: 'us-east', region: 'us' }],
+    ]),
+  } as unknown as HubConfig
+}
+
+function batch(agent: string, vantage: string, seq: number, results: ProbeResult[]): BatchInput {
+  return { agent_id: agent, vantage, seq, dropped: 0, results, received_at: Date.now(), rule: () => RULE }
+}
+
+function open(): { hubStore: Store; pg: PushStore; dir: string } {
+  const t = tempDir()
+  cleanups.push(() => t.cleanup())
+  const hubStore = Store.open(t.dir)
+  cleanups.push(() => hubStore.close())
+  const pg = PushStore.open()
+  cleanups.push(() => pg.close())
+  return { hubStore, pg, dir: t.dir }
+}
+
+const CHECKS = [
+  { name: 'shop-home', type: 'http' as const, target: 'https://shop.example/', vantages: ['eu-west', 'us-east'] },
+  { name: 'checkout', type: 'journey' as const, target: 'journeys/checkout.ts', vantages: ['eu-west'] },
+]
+
+describe('the Pushgateway feed', () => {
+  it('writes one group per vantage and kind per commit, with the DESIGN.md families', () => {
+    const { hubStore, pg } = open()
+    let writes = 0
+    pg.onChange(() => writes++)
+    const feed = new PushgatewayFeed({ source: hubStore, store: pg, config: () => config(CHECKS) })
+    cleanups.push(() => feed.close())
+    expect(pg.size).toBe(0)
+
+    const now = Date.now()
+    hubStore.applyBatches([
+      batch('eu-1', 'eu-west', 1, [
+        result({
+          check: 'shop-home',
+          vantage: 'eu-west',
+          agent_id: 'eu-1',
+          http: { status_code: 200, http_version: '1.1', redirects: 0, final_url: 'https://shop.example/', body_bytes: 10, phases: {} } as never,
+          tls: { version: 'TLS 1.3', earliest_cert_expiry: 1900000000 } as never,
+        }, now),
+        result({
+          check: 'checkout',
+          type: 'journey',
+          target: 'journeys/checkout.ts',
+          vantage: 'eu-west',
+          agent_id: 'eu-1',
+          success: false,
+          duration_seconds: 3.5,
+          steps: [
+            { name: 'login', success: true, challenged: false, duration_seconds: 1.25 },
+            { name: 'pay', success: false, challenged: true, duration_seconds: 2 },
+          ],
+        }, now),
+        result({ check: 'not-configured', vantage: 'eu-west', agent_id: 'eu-1' }, now),
+      ]),
+    ])
+    // One commit: the probe group and the journey group of eu-west, one write each.
+    expect(writes).toBe(2)
+    const text = pg.render().toString('latin1')
+    const probe = 'check="shop-home",instance="",job="synthetic-probe",region="eu",target="https://shop.example/",type="http",vantage="eu-west"'
+    expect(text).toContain(`synthetic_probe_success{${probe}} 1\n`)
+    expect(text).toContain(`synthetic_probe_challenged{${probe}} 0\n`)
+    expect(text).toContain(`synthetic_probe_duration_seconds{${probe}} 0.05\n`)
+    expect(text).toContain(`synthetic_probe_status_code{${probe}} 200\n`)
+    expect(text).toContain(`synthetic_probe_ssl_earliest_cert_expiry{${probe}} 1.9e+09\n`)
+    expect(text).toContain(`synthetic_probe_last_run_timestamp_seconds{${probe}} `)
+    expect(text).toContain('synthetic_probe_tls_version_info{check="shop-home",instance="",job="synthetic-probe",region="eu",target="https://shop.example/",type="http",vantage="eu-west",version="TLS 1.3"} 1\n')
+    const journey = 'check="checkout",instance="",job="synthetic-journey",region="eu",target="journeys/checkout.ts",type="journey",vantage="eu-west"'
+    expect(text).toContain(`journey_up{${journey}} 0\n`)
+    expect(text).toContain(`journey_total_duration_seconds{${journey}} 3.5\n`)
+    expect(text).toContain(`journey_step_up{${journey.replace('target=', 'step="login",target=')}} 1\n`)
+    expect(text).toContain(`journey_step_challenged{${journey.replace('target=', 'step="pay",target=')}} 1\n`)
+    expect(text).toContain(`journey_step_duration_seconds{${journey.replace('target=', 'step="pay",target=')}} 2\n`)
+    expect(text).not.toContain('not-configured')
+    expect(text).not.toContain('synthetic_probe_success{check="checkout"')
+
+    // A batch from us-east touches only us-east's group.
+    hubStore.applyBatches([batch('us-1', 'us-east', 1, [result({ check: 'shop-home', vantage: 'us-east', agent_id: 'us-1', success: false, region: 'us' }, now)])])
+    expect(writes).toBe(3)
+    expect(pg.render().toString('latin1')).toContain('synthetic_probe_success{check="shop-home",instance="",job="synthetic-probe",region="us",target="https://shop.example/",type="http",vantage="us-east"} 0\n')
+    expect(feed.stats).toEqual({ writes: 3, rejected: 0, deleted: 0 })
+  })
+
+  it('rebuilds from the votes at start and drops groups of vantages no longer configured', () => {
+    const { hubStore, pg } = open()
+    const now = Date.now()
+    hubStore.applyBatches([
+      batch('eu-1', 'eu-west', 1, [result({ check: 'shop-home', vantage: 'eu-west', agent_id: 'eu-1' }, now)]),
+      batch('us-1', 'us-east', 1, [result({ check: 'shop-home', vantage: 'us-east', agent_id: 'us-1' }, now)]),
+    ])
+    let cfg = config(CHECKS)
+    const feed = new PushgatewayFeed({ source: hubStore, store: pg, config: () => cfg })
+    cleanups.push(() => feed.close())
+    expect(pg.allGroups().map((g) => g.labels.vantage).sort()).toEqual(['eu-west', 'us-east'])
+    cfg = config([{ ...CHECKS[0], vantages: ['eu-west'] }])
+    feed.sync()
+    expect(pg.allGroups().map((g) => g.labels.vantage)).toEqual(['eu-west'])
+    expect(feed.stats.deleted).toBe(1)
+  })
+
+  it('openHubPushgateway keeps the fed groups across a hub restart, and forgets stale ones', async () => {
+    const { hubStore, dir } = open()
+    const now = Date.now()
+    hubStore.applyBatches([batch('us-1', 'us-east', 1, [result({ check: 'shop-home', vantage: 'us-east', agent_id: 'us-1' }, now)])])
+    let cfg = config(CHECKS, dir)
+    const first = openHubPushgateway({ config: () => cfg, source: hubStore })
+    expect(first.store.size).toBe(1)
+    await first.close()
+    // The check is no longer assigned to us-east when the hub comes back.
+    cfg = config([{ ...CHECKS[0], vantages: ['eu-west'] }], dir)
+    const second = openHubPushgateway({ config: () => cfg, source: hubStore })
+    cleanups.push(() => second.close())
+    expect(second.store.size).toBe(0)
+  })
+})
