@@ -6,7 +6,8 @@
 //   GET    /api/v1/alerts                           firing and suppressed alerts, pending deliveries
 //   GET    /runbooks/{Alert}.md                     the runbooks shipped in deploy/runbooks
 // The /api/v1 routes are operator routes, authorized as the review API's (hub/review/auth.ts:
-// a Bearer operator token compared in constant time, else loopback clients only). Errors are
+// a Bearer operator token compared in constant time or the review page's session cookie, else
+// loopback clients only; browsers' changes only from the hub's own pages). Errors are
 // { error, code } as there; times in answers are unix ms, ISO 8601 in request bodies.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { readFile } from 'node:fs/promises'

@@ -93,7 +93,9 @@ function checkConditions(view: CheckView, check: HubCheck | undefined, ctx: Rule
       review_path,
       active_since: view.since,
       // Hold it as long as an outage would have to hold: a hub restart or one late round never pages.
-      for_ms: check?.quorum.for_ms ?? 0,
+      // A check no vantage has reported yet (a fresh hub, a new check) also waits stale_after, the
+      // time its agents have to report at all.
+      for_ms: (check?.quorum.for_ms ?? 0) + (view.vantages.every((v) => v.latest === null) ? (check?.stale_after_ms ?? 0) : 0),
     })
   }
 

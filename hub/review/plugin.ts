@@ -1,7 +1,8 @@
 // The operator API under /api/v1 (DESIGN.md; issue 4, "Review API"): the quorum view of every
 // check, one check with each vantage's latest result as evidence, the result history, the
 // checks whose vantages disagree now, incidents, acks and vantage mutes. Every route is
-// authorized first (auth.ts); errors are { error, code } (errors.ts). Times are unix ms, as in
+// authorized first (auth.ts: the bearer token, or the review page's session cookie, or loopback
+// without a token); errors are { error, code } (errors.ts). Times are unix ms, as in
 // the quorum view (hub/quorum/types.ts); query parameters and request bodies take ISO 8601.
 import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { parseDuration } from '../../proto/duration.ts'

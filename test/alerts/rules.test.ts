@@ -81,6 +81,13 @@ describe('alert rules', () => {
     expect(c.active_since).toBe(T0)
   })
 
+  it('QuorumUnknown for a check no vantage has reported yet also waits stale_after (a fresh hub never pages)', () => {
+    const fresh = view('shop', { state: 'unknown', eligible: 0, vantages: [{ ...vantage('eu', 'stale'), latest: null }, { ...vantage('us', 'stale'), latest: null }] })
+    const [c] = evaluateRules(snapshot([fresh]), ctx(config)).conditions
+    expect(c.name).toBe('QuorumUnknown')
+    expect(c.for_ms).toBe(120_000 + config.checks.get('shop')!.stale_after_ms)
+  })
+
   it('QuorumChallenged when every vantage with a result is challenged', () => {
     const challenged = view('api', {
       all_challenged: true,
