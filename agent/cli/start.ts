@@ -81,8 +81,11 @@ export async function run(argv: string[]): Promise<number> {
   const checks = [...hubConfig.checks.keys()].join(', ')
   process.stdout.write(`Vantage is running: a hub and the local agent "${agentConfig.id}".
 ${created.length ? `  first run: created ${created.map(shown).join(', ')}\n` : ''}
+  review         ${hub.httpUrl}/review        checks, votes per vantage, disagreements
   hub            ${hub.httpUrl}   (gRPC ${hub.grpcAddress})
-  metrics        ${hub.httpUrl}/metrics       results as synthetic_probe_* series
+  api            ${hub.httpUrl}/api/v1/checks
+  metrics        ${hub.httpUrl}/metrics       quorum state (synthetic_check_*) and the hub's own
+  results        ${hub.httpUrl}/pushgateway/metrics   synthetic_probe_* per check × vantage
   health         ${hub.httpUrl}/-/ready
   checks         ${checks || '(none)'}
   config         ${shown(hubFile)}, ${shown(agentFile)}   (edit, then restart; SIGHUP reloads)
