@@ -42,6 +42,16 @@ export class Ingest {
 
   /** Everything before the store: size, parse, signature, sender, vantage. Stores nothing. */
   async verify(jws: string | Uint8Array | FlattenedJWS, transport: Transport): Promise<VerifiedBatch> {
+    // The committer holds its next group for this batch (briefly) while it is verified.
+    const verified = this.deps.committer.expect()
+    try {
+      return await this.verifyNow(jws, transport)
+    } finally {
+      verified()
+    }
+  }
+
+  private async verifyNow(jws: string | Uint8Array | FlattenedJWS, transport: Transport): Promise<VerifiedBatch> {
     const started = performance.now()
     const cfg = this.deps.config() // one snapshot per batch: a reload mid-batch cannot mix two configs
     let batch: ResultBatch

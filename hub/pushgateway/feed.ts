@@ -1,10 +1,13 @@
 // The hub's feed into the Pushgateway-compatible store (DESIGN.md, "What Prometheus sees"): the
 // deduped, verified results become one group per vantage, `job="synthetic-probe", vantage="<v>"`
 // for probes and `job="synthetic-journey", vantage="<v>"` for journeys, labelled
-// `check, type, target, vantage, region`. Each commit of the hub's store rewrites the groups of
-// the vantages it touched, whole (one write per group per commit, not one per result); a
-// sync at start (and on config reloads) rebuilds every group and drops those of vantages that
-// no longer have a configured check.
+// `check, type, target, vantage, region`. A commit of the hub's store marks the vantages it
+// touched; their groups are rewritten whole, at most once per `flushMs` per vantage (default
+// 1 s): a commit after a quiet spell is written at once, commits that follow within the
+// interval are gathered and written together when it ends (one write per group per flush, not
+// one per commit or per result; Prometheus scrapes far less often). A sync at start (and on
+// config reloads) rebuilds every group and drops those of vantages that no longer have a
+// configured check; close() writes what is still pending.
 import type { HubConfig } from '../config.ts'
 import type { VoteState } from '../store/vote.ts'
 import type { FeedFamily, FeedSample, PushStore, StoreLogger } from './store.ts'
@@ -23,7 +26,14 @@ export interface FeedOptions {
   store: PushStore
   config: () => HubConfig
   logger?: StoreLogger
+  /** Shortest time between two writes of one vantage's groups, in ms (default FEED_FLUSH_MS). */
+  flushMs?: number
+  /** Monotonic ms (tests). */
+  now?: () => number
 }
+
+/** Rewriting a 100-check group costs milliseconds: under load, once a second per vantage is plenty. */
+export const FEED_FLUSH_MS = 1000
 
 type Labels = Record<'check' | 'type' | 'target' | 'vantage' | 'region', string>
 
@@ -122,10 +132,20 @@ export class PushgatewayFeed {
   private readonly logger: StoreLogger | undefined
   /** The groups this feed wrote, as "job\xffvantage". */
   private readonly written = new Set<string>()
+  /** Vantages touched by commits and not written since. */
+  private readonly dirty = new Set<string>()
+  /** When each vantage's groups were last written for a commit (monotonic ms). */
+  private readonly lastWrite = new Map<string, number>()
+  private timer: ReturnType<typeof setTimeout> | null = null
+  private closed = false
+  private readonly flushMs: number
+  private readonly now: () => number
   readonly stats: FeedStats = { writes: 0, rejected: 0, deleted: 0 }
 
   constructor(private readonly opts: FeedOptions) {
     this.logger = opts.logger
+    this.flushMs = opts.flushMs ?? FEED_FLUSH_MS
+    this.now = opts.now ?? (() => performance.now())
     // Groups fed before a restart (the store persists them) are ours to rebuild or drop.
     for (const g of opts.store.allGroups()) {
       const names = Object.keys(g.labels)
@@ -133,16 +153,75 @@ export class PushgatewayFeed {
         this.written.add(`${g.labels.job}\xff${g.labels.vantage}`)
       }
     }
-    this.unsubscribe = opts.source.onCommit((votes) => {
-      const touched = new Set<string>()
-      for (const v of votes) touched.add(v.vantage)
-      if (touched.size > 0) this.write(touched)
-    })
+    this.unsubscribe = opts.source.onCommit((votes) => this.committed(votes))
     this.sync()
+  }
+
+  /** Vantages quiet for flushMs are written now; the others when their interval ends. */
+  private committed(votes: readonly VoteState[]): void {
+    if (this.closed) return
+    const now = this.now()
+    let due: Set<string> | null = null
+    for (const v of votes) {
+      const vantage = v.vantage
+      if (this.dirty.has(vantage)) continue
+      const last = this.lastWrite.get(vantage)
+      if (last === undefined || now - last >= this.flushMs) (due ??= new Set()).add(vantage)
+      else this.dirty.add(vantage)
+    }
+    if (due) {
+      for (const vantage of due) this.lastWrite.set(vantage, now)
+      this.write(due)
+    }
+    this.arm()
+  }
+
+  /** Schedules the flush of the pending vantages for the earliest end of their intervals. */
+  private arm(): void {
+    if (this.timer !== null || this.dirty.size === 0 || this.closed) return
+    let at = Infinity
+    for (const vantage of this.dirty) at = Math.min(at, (this.lastWrite.get(vantage) ?? 0) + this.flushMs)
+    this.timer = setTimeout(this.flushDue, Math.max(0, at - this.now()))
+    this.timer.unref?.()
+  }
+
+  private readonly flushDue = (): void => {
+    this.timer = null
+    const now = this.now()
+    const due = new Set<string>()
+    for (const vantage of this.dirty) {
+      if (now - (this.lastWrite.get(vantage) ?? 0) >= this.flushMs) due.add(vantage)
+    }
+    this.writePending(due, now)
+    this.arm()
+  }
+
+  /** Writes every pending vantage now (close, tests). */
+  flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    this.writePending(new Set(this.dirty), this.now())
+  }
+
+  private writePending(vantages: Set<string>, now: number): void {
+    if (vantages.size === 0) return
+    for (const vantage of vantages) {
+      this.dirty.delete(vantage)
+      this.lastWrite.set(vantage, now)
+    }
+    try {
+      this.write(vantages)
+    } catch (err) {
+      this.logger?.error({ error: (err as Error).message }, 'pushgateway feed write failed')
+    }
   }
 
   /** Rebuild every group from the current votes, and drop the groups of vanished vantages. */
   sync(): void {
+    // Everything is written from the current votes: nothing stays pending.
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    this.dirty.clear()
     const live = this.write(null)
     for (const id of [...this.written]) {
       if (live.has(id)) continue
@@ -153,7 +232,11 @@ export class PushgatewayFeed {
     }
   }
 
+  /** Writes what is pending and stops following commits. */
   close(): void {
+    if (this.closed) return
+    this.flush()
+    this.closed = true
     this.unsubscribe()
   }
 

@@ -1,6 +1,12 @@
 // Group commit: batches verified in the same turn of the event loop are written in one
 // transaction (one fsync), and each caller's promise settles only after that COMMIT returned.
 // That is the "ack only after the batch is committed" rule, without one fsync per batch.
+//
+// Under load, batches arrive a little apart (each is decoded on the main thread after its
+// signature checked out on the thread pool), so "the same turn" alone mostly commits them one
+// by one. Ingest tells the committer when a batch starts verification (expect()); a flush with
+// such batches still on their way waits for them, at most maxWaitMs after the oldest queued
+// batch arrived. With no other batch under verification, a batch is committed at once.
 import type { BatchInput, BatchOutcome, Store } from './store.ts'
 
 /** The store could not take the batch (disk full, I/O error, shutting down): retry later. */
@@ -10,6 +16,8 @@ export class StoreUnavailableError extends Error {
 
 interface Pending {
   input: BatchInput
+  /** performance.now() when submitted. */
+  at: number
   resolve: (outcome: BatchOutcome) => void
   reject: (err: Error) => void
 }
@@ -19,18 +27,39 @@ export class Committer {
   private scheduled = false
   private closed = false
   private idle: (() => void)[] = []
+  /** Batches under verification (see expect()). */
+  private verifying = 0
+  private waitTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(
     private readonly store: Store,
     private readonly onError: (err: Error, inputs: number) => void = () => {},
     /** Most batches per transaction, so one flush never holds the event loop for long. */
     private readonly maxBatches = 256,
+    /** Longest a queued batch waits for batches still under verification to join its group. */
+    private readonly maxWaitMs = 4,
   ) {}
+
+  /**
+   * A batch is being verified and will probably be submitted soon: flushes wait for it (for at
+   * most maxWaitMs) so it shares their transaction. Call the returned function when its
+   * verification ended, whatever the outcome (it may be called more than once).
+   */
+  expect(): () => void {
+    this.verifying++
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      this.verifying--
+      if (this.queue.length > 0) this.schedule()
+    }
+  }
 
   submit(input: BatchInput): Promise<BatchOutcome> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the hub is shutting down'))
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject })
+      this.queue.push({ input, at: performance.now(), resolve, reject })
       this.schedule()
     })
   }
@@ -42,6 +71,7 @@ export class Committer {
   /** Refuses new batches and resolves once everything already submitted is committed. */
   async drain(): Promise<void> {
     this.closed = true
+    if (this.queue.length > 0) this.schedule() // no more waiting for batches under verification
     if (this.queue.length === 0 && !this.scheduled) return
     await new Promise<void>((resolve) => this.idle.push(resolve))
   }
@@ -55,6 +85,21 @@ export class Committer {
 
   private readonly flush = (): void => {
     this.scheduled = false
+    if (this.waitTimer !== null) {
+      clearTimeout(this.waitTimer)
+      this.waitTimer = null
+    }
+    if (this.verifying > 0 && !this.closed && this.queue.length > 0 && this.queue.length < this.maxBatches) {
+      const waited = performance.now() - this.queue[0].at
+      if (waited < this.maxWaitMs) {
+        // A verification ending (or this deadline) flushes again.
+        this.waitTimer = setTimeout(() => {
+          this.waitTimer = null
+          this.schedule()
+        }, this.maxWaitMs - waited)
+        return
+      }
+    }
     const group = this.queue.splice(0, this.maxBatches)
     if (this.queue.length > 0) this.schedule()
     if (group.length > 0) this.commit(group)

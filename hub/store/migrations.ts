@@ -107,6 +107,32 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX incidents_by_check ON incidents (check_name, started_at);
   CREATE INDEX incidents_open ON incidents (ended_at);
   `,
+  // 3: no per-result index maintained in the ack transaction. The history index (check,
+  // vantage, started_at), whose inserts land on scattered pages (15+ KiB written per 1 KiB
+  // result), becomes a table of its own, filled from the results in arrival (rowid) order by a
+  // background transaction (hub/store/store.ts, indexHistory); results_history_mark says how
+  // far it got. results_by_agent served no query. The results table itself is unchanged.
+  `
+  DROP INDEX results_by_agent;
+  DROP INDEX results_by_check;
+
+  -- By result_id, not rowid: VACUUM may renumber the rowids of a table without INTEGER PRIMARY KEY.
+  CREATE TABLE results_history (
+    check_name TEXT NOT NULL,
+    vantage    TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    result_id  TEXT NOT NULL,
+    PRIMARY KEY (check_name, vantage, started_at, result_id)
+  ) WITHOUT ROWID;
+  INSERT INTO results_history SELECT check_name, vantage, started_at, result_id FROM results;
+
+  -- One row: every result with rowid <= indexed_to is in results_history (re-indexing is harmless).
+  CREATE TABLE results_history_mark (
+    one        INTEGER PRIMARY KEY CHECK (one = 1),
+    indexed_to INTEGER NOT NULL
+  );
+  INSERT INTO results_history_mark VALUES (1, (SELECT coalesce(max(rowid), 0) FROM results));
+  `,
 ]
 
 /** Brings the schema up to date; refuses a store written by a newer hub. */

@@ -2,6 +2,13 @@
 // latest vote per (check, vantage). Writes happen in applyBatches (one transaction for all the
 // batches the committer gathered, one savepoint per batch); reads of votes and agents come
 // from memory, which mirrors the committed rows (this process is the only writer).
+//
+// What the ack transaction writes per result is one row of `results` (its rowid in arrival
+// order, the unique result_id for dedupe) and nothing else: the history index
+// (check, vantage, started_at), whose inserts land on scattered pages, is filled by
+// indexHistory in a transaction of its own, about once a second and before every history
+// query, so queries always see every committed result. A crash between the two only leaves
+// the index behind: the next start (or the next run) catches up from results_history_mark.
 import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -38,6 +45,12 @@ export interface AgentSeen {
   dropped: number
 }
 
+interface HistoryRow {
+  id: number
+  started_at: string
+  json: string
+}
+
 interface SeqRow {
   seq: number
   results_digest: string
@@ -58,6 +71,21 @@ interface VoteRow {
   n_down_impaired: number
   updated_at: number
   json: string
+}
+
+/** How often committed results are added to the history index (ms). */
+export const HISTORY_INDEX_MS = 1000
+
+export type StoreSync = 'full' | 'normal'
+
+export interface StoreOptions {
+  /**
+   * SQLite `synchronous` (WAL mode). full (default): the WAL is fsynced at every commit, so an
+   * acknowledged result survives power loss and OS crashes. normal: no fsync per commit; an
+   * acknowledged result survives the hub process being killed (its WAL frames are in the OS),
+   * not a power loss.
+   */
+  sync?: StoreSync
 }
 
 export type VoteListener = (next: VoteState, previous: VoteState | undefined) => void
@@ -85,7 +113,16 @@ export class Store {
     putVote: Statement
     getResult: Statement<{ json: string }>
     countResults: Statement<{ n: number }>
+    maxId: Statement<{ id: number | null }>
+    indexRange: Statement
+    putMark: Statement
+    history: Statement<HistoryRow>
+    historyAllVantages: Statement<HistoryRow>
+    historyTail: Statement<HistoryRow>
   }
+  /** Every result with rowid <= this is in results_history (rowids only grow: nothing is deleted). */
+  private indexedTo: number
+  private indexTimer: ReturnType<typeof setInterval> | null = null
 
   private constructor(
     private readonly db: Database,
@@ -109,14 +146,40 @@ export class Store {
       ),
       getResult: db.prepare('SELECT json FROM results WHERE result_id = ?'),
       countResults: db.prepare('SELECT count(*) AS n FROM results'),
+      maxId: db.prepare('SELECT max(rowid) AS id FROM results'),
+      indexRange: db.prepare(
+        `INSERT OR IGNORE INTO results_history (check_name, vantage, started_at, result_id)
+         SELECT check_name, vantage, started_at, result_id FROM results WHERE rowid > ? AND rowid <= ?`,
+      ),
+      putMark: db.prepare('INSERT OR REPLACE INTO results_history_mark (one, indexed_to) VALUES (1, ?)'),
+      history: db.prepare(
+        `SELECT r.rowid AS id, h.started_at, r.json FROM results_history h JOIN results r ON r.result_id = h.result_id
+         WHERE h.check_name = ? AND h.vantage = ? AND h.started_at >= ?
+         ORDER BY h.started_at DESC, h.result_id DESC LIMIT ?`,
+      ),
+      historyAllVantages: db.prepare(
+        `SELECT r.rowid AS id, h.started_at, r.json FROM results_history h JOIN results r ON r.result_id = h.result_id
+         WHERE h.check_name = ? AND h.started_at >= ?
+         ORDER BY h.started_at DESC, h.result_id DESC LIMIT ?`,
+      ),
+      // Results not indexed yet (only when indexing failed): a scan of the newest rows.
+      historyTail: db.prepare(
+        `SELECT rowid AS id, started_at, json FROM results
+         WHERE rowid > ? AND check_name = ? AND (? IS NULL OR vantage = ?) AND started_at >= ?`,
+      ),
     }
     this.applyOne = db.transaction(this.applyOneUnwrapped.bind(this))
     this.quorum = new QuorumTables(db)
+    this.indexedTo = (db.prepare<{ indexed_to: number }>('SELECT indexed_to FROM results_history_mark').get()?.indexed_to) ?? 0
     this.load()
+    // Catch up with what the last run committed but did not index (a crash), then keep up.
+    this.indexHistory()
+    this.indexTimer = setInterval(() => this.indexHistory(), HISTORY_INDEX_MS)
+    this.indexTimer.unref?.()
   }
 
   /** Opens (creating if needed) the store under `dir` and brings its schema up to date. */
-  static open(dir: string): Store {
+  static open(dir: string, options: StoreOptions = {}): Store {
     mkdirSync(dir, { recursive: true })
     const file = join(dir, STORE_FILE)
     const db = openDatabase(file)
@@ -124,10 +187,11 @@ export class Store {
       db.pragma('journal_mode = WAL')
       // WAL with synchronous=NORMAL already survives a killed process (a commit's WAL frames
       // reach the OS with write() before COMMIT returns), but loses the last commits on power
-      // loss or an OS crash. An ack makes the agent delete its copy, so an acknowledged result
-      // must survive those too: FULL fsyncs the WAL at every commit. The committer's group
-      // commit keeps that to one fsync per flush, not one per batch.
-      db.pragma('synchronous = FULL')
+      // loss or an OS crash. An ack makes the agent delete its copy, so by default an
+      // acknowledged result must survive those too: FULL fsyncs the WAL at every commit (one
+      // fsync per group commit, not per batch; ~0.2 ms here). The `sync: 'normal'` option
+      // (not in hub.yaml) trades that for the process-kill guarantee only.
+      db.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`)
       db.pragma('foreign_keys = ON')
       migrate(db, file)
       return new Store(db, file)
@@ -189,6 +253,8 @@ export class Store {
             outcomes.push(err instanceof Error ? err : new Error(String(err)))
           }
         }
+        // Each (check, vantage) once per transaction, however many results it took.
+        for (const v of pendingVotes.values()) this.writeVote(v)
       })
       .immediate()
     // Committed: now memory may follow.
@@ -239,21 +305,22 @@ export class Store {
     // seq === last.seq with the same results is the agent retrying after a lost ack: every
     // result is already stored, so it is acknowledged as duplicates.
     let accepted = 0
-    for (const r of input.results) {
-      const { changes } = this.sql.insertResult.run(
+    const { results, received_at, seq } = input
+    const insert = this.sql.insertResult
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]
+      const { changes } = insert.run(
         r.result_id, r.check, r.vantage, r.agent_id, r.round, r.started_at,
-        r.success ? 1 : 0, r.challenged ? 1 : 0, input.received_at, input.seq, JSON.stringify(r),
+        r.success ? 1 : 0, r.challenged ? 1 : 0, received_at, seq, JSON.stringify(r),
       )
       if (changes === 0) continue // the same result_id again: counted once
       accepted++
       const rule = input.rule(r.check)
       if (!rule) continue
       const key = voteKey(r.check, r.vantage)
-      const next = mergeVote(lookup(key), r, rule, input.received_at)
-      if (next) {
-        votes.set(key, next)
-        this.writeVote(next)
-      }
+      const next = mergeVote(lookup(key), r, rule, received_at)
+      // Written once per transaction, by applyBatches, after the last batch.
+      if (next) votes.set(key, next)
     }
     this.sql.putSeq.run(input.agent_id, input.vantage, Math.max(input.seq, last?.seq ?? 0), digest, input.received_at, input.dropped)
     return { ok: true, accepted, duplicates: input.results.length - accepted }
@@ -287,14 +354,46 @@ export class Store {
 
   /** Result history, newest first (the operator API builds on this). */
   history(q: { check: string; vantage?: string; since?: string; limit?: number }): ProbeResult[] {
-    const rows = this.db
-      .prepare<{ json: string }>(
-        `SELECT json FROM results
-         WHERE check_name = ? AND (? IS NULL OR vantage = ?) AND started_at >= ?
-         ORDER BY started_at DESC LIMIT ?`,
-      )
-      .all(q.check, q.vantage ?? null, q.vantage ?? null, q.since ?? '', q.limit ?? 100)
+    const since = q.since ?? ''
+    const limit = q.limit ?? 100
+    this.indexHistory()
+    let rows =
+      q.vantage === undefined
+        ? this.sql.historyAllVantages.all(q.check, since, limit)
+        : this.sql.history.all(q.check, q.vantage, since, limit)
+    if (this.maxResultId() > this.indexedTo) {
+      // Indexing failed (disk full?): the newest results are read from the table itself.
+      const tail = this.sql.historyTail.all(this.indexedTo, q.check, q.vantage ?? null, q.vantage ?? null, since)
+      rows = [...rows, ...tail].sort((a, b) => (a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0)).slice(0, limit)
+    }
     return rows.map((r) => JSON.parse(r.json) as ProbeResult)
+  }
+
+  /**
+   * Adds the results committed since the last run to the history index, in one transaction of
+   * its own (never the ack's). Runs on a timer, before history queries and at open; returns
+   * false when it failed (the results stay committed; history() then reads them directly).
+   */
+  indexHistory(): boolean {
+    if (!this.db.open) return false
+    const upTo = this.maxResultId()
+    if (upTo <= this.indexedTo) return true
+    try {
+      this.db
+        .transaction(() => {
+          this.sql.indexRange.run(this.indexedTo, upTo)
+          this.sql.putMark.run(upTo)
+        })
+        .immediate()
+      this.indexedTo = upTo
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  private maxResultId(): number {
+    return this.sql.maxId.get()?.id ?? 0
   }
 
   resultCount(): number {
@@ -306,7 +405,11 @@ export class Store {
   }
 
   close(): void {
-    if (this.db.open) this.db.close()
+    if (this.indexTimer !== null) clearInterval(this.indexTimer)
+    this.indexTimer = null
+    if (!this.db.open) return
+    this.indexHistory()
+    this.db.close()
   }
 }
 

@@ -67,6 +67,83 @@ describe('Store', () => {
   })
 })
 
+describe('history', () => {
+  it('answers newest first by check, vantage, since and limit, including results not indexed yet', () => {
+    t = tempDir()
+    const store = Store.open(t.dir)
+    const at = (s: number, vantage: string, agent: string) =>
+      result({ check: 'shop', vantage, agent_id: agent, started_at: new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString() })
+    const eu = [3, 1, 2].map((s) => at(s, 'eu-west', 'eu-1'))
+    const us = [4, 0].map((s) => at(s, 'us-east', 'us-1'))
+    store.applyBatches([input('eu-1', 1, 0, { results: eu }), input('us-1', 1, 0, { vantage: 'us-east', results: us })])
+    store.indexHistory()
+    const later = at(5, 'eu-west', 'eu-1')
+    store.applyBatches([input('eu-1', 2, 0, { results: [later, result({ check: 'other', vantage: 'eu-west', agent_id: 'eu-1' })] })])
+    // `later` is committed, not indexed yet: history sees it all the same.
+    const secs = (rs: { started_at: string }[]) => rs.map((r) => new Date(r.started_at).getUTCSeconds())
+    expect(secs(store.history({ check: 'shop' }))).toEqual([5, 4, 3, 2, 1, 0])
+    expect(secs(store.history({ check: 'shop', vantage: 'eu-west' }))).toEqual([5, 3, 2, 1])
+    expect(secs(store.history({ check: 'shop', vantage: 'eu-west', limit: 2 }))).toEqual([5, 3])
+    expect(secs(store.history({ check: 'shop', since: '2026-01-01T00:00:02.000Z' }))).toEqual([5, 4, 3, 2])
+    expect(store.history({ check: 'shop', vantage: 'ap-south' })).toEqual([])
+    expect(store.history({ check: 'shop', vantage: 'eu-west', limit: 1 })[0]).toEqual(later)
+    store.close()
+  })
+
+  it('catches up at open with what was committed but not indexed before a crash', () => {
+    t = tempDir()
+    const store = Store.open(t.dir)
+    const results = Array.from({ length: 5 }, () => result({ check: 'shop', vantage: 'eu-west', agent_id: 'eu-1' }))
+    store.applyBatches([input('eu-1', 1, 0, { results })])
+    store.close()
+    // As a SIGKILL before the indexer ran would leave it: committed results, the mark behind them.
+    const db = openDatabase(join(t.dir, STORE_FILE))
+    db.exec('DELETE FROM results_history; UPDATE results_history_mark SET indexed_to = 0')
+    db.close()
+    const reopened = Store.open(t.dir)
+    const idx = openDatabase(join(t.dir, STORE_FILE), { readonly: true })
+    expect(idx.prepare<{ n: number }>('SELECT count(*) AS n FROM results_history').get()!.n).toBe(5)
+    idx.close()
+    expect(reopened.history({ check: 'shop' }).map((r) => r.result_id).sort()).toEqual(results.map((r) => r.result_id).sort())
+    reopened.close()
+  })
+
+  it('upgrades a store of schema 2: its results, votes and history keep working, and the per-result indexes are gone', () => {
+    t = tempDir()
+    const file = join(t.dir, STORE_FILE)
+    const db = openDatabase(file)
+    db.pragma('journal_mode = WAL')
+    for (const sql of MIGRATIONS.slice(0, 2)) db.exec(sql)
+    db.pragma('user_version = 2')
+    const old = [1, 2, 3].map((s) => result({ check: 'shop', vantage: 'eu-west', agent_id: 'eu-1', started_at: `2026-01-01T00:00:0${s}.000Z` }))
+    const ins = db.prepare(
+      `INSERT INTO results (result_id, check_name, vantage, agent_id, round, started_at, success, challenged, received_at, batch_seq, json)
+       VALUES (?, ?, ?, ?, ?, ?, 1, 0, 1, 1, ?)`,
+    )
+    for (const r of old) ins.run(r.result_id, r.check, r.vantage, r.agent_id, r.round, r.started_at, JSON.stringify(r))
+    db.prepare(
+      `INSERT INTO votes (check_name, vantage, round, interval_ms, vote, impaired, agents, n_results, n_success, n_challenged, n_down, n_down_impaired, result_id, updated_at)
+       VALUES ('shop', 'eu-west', ?, 30000, 'up', 0, '["eu-1"]', 1, 1, 0, 0, 0, ?, 1)`,
+    ).run(old[2].round, old[2].result_id)
+    db.prepare(`INSERT INTO agent_seq VALUES ('eu-1', 'eu-west', 1, 'x', 1, 0)`).run()
+    db.close()
+
+    const store = Store.open(t.dir)
+    expect(store.vote('shop', 'eu-west')?.result).toEqual(old[2])
+    expect(store.history({ check: 'shop' })).toEqual([...old].reverse())
+    expect(store.result(old[0].result_id)).toEqual(old[0])
+    // Old result ids still dedupe; new results join the same history.
+    const fresh = result({ check: 'shop', vantage: 'eu-west', agent_id: 'eu-1', started_at: '2026-01-01T00:00:04.000Z' })
+    expect(store.applyBatches([input('eu-1', 2, 0, { results: [old[0], fresh] })])[0]).toEqual({ ok: true, accepted: 1, duplicates: 1 })
+    expect(store.history({ check: 'shop', vantage: 'eu-west' }).map((r) => r.started_at)).toEqual([fresh, ...[...old].reverse()].map((r) => r.started_at))
+    store.close()
+    const check = openDatabase(file, { readonly: true })
+    const indexes = check.prepare<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'results'`).all().map((r) => r.name)
+    expect(indexes.some((n) => n.includes('agent') || n === 'results_by_check')).toBe(false)
+    check.close()
+  })
+})
+
 describe('Committer', () => {
   it('commits the batches of one turn in one transaction, and answers each', async () => {
     t = tempDir()
@@ -85,6 +162,39 @@ describe('Committer', () => {
 
     await committer.drain()
     await expect(committer.submit(input('late', 1))).rejects.toBeInstanceOf(StoreUnavailableError)
+    store.close()
+  })
+
+  it('holds a group for batches still under verification, briefly', async () => {
+    t = tempDir()
+    const store = Store.open(t.dir)
+    const groups: number[] = []
+    const apply = store.applyBatches.bind(store)
+    store.applyBatches = (inputs) => {
+      groups.push(inputs.length)
+      return apply(inputs)
+    }
+    const committer = new Committer(store, undefined, 256, 1000)
+    const verifying = committer.expect()
+    const first = committer.submit(input('a', 1))
+    await new Promise((r) => setTimeout(r, 20))
+    expect(groups).toEqual([]) // waiting for the batch under verification
+    const second = committer.submit(input('b', 1))
+    verifying()
+    await Promise.all([first, second])
+    expect(groups).toEqual([2])
+
+    // Without one under verification, a batch is committed at once; a verification that never
+    // submits holds the group no longer than maxWaitMs.
+    const quick = new Committer(store, undefined, 256, 30)
+    await quick.submit(input('c', 1))
+    expect(groups).toEqual([2, 1])
+    const lost = quick.expect()
+    const t0 = performance.now()
+    await quick.submit(input('d', 1))
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(25)
+    expect(groups).toEqual([2, 1, 1])
+    lost()
     store.close()
   })
 

@@ -1,6 +1,7 @@
 // The hub's feed: the real hub store (hub/store) commits batches of results; the feed writes one
 // group per vantage and kind (synthetic-probe / synthetic-journey) into the Pushgateway store,
-// once per commit, and the scrape shows the DESIGN.md families with their labels.
+// at once after a quiet spell, at most once per flush interval under load, and the scrape
+// shows the DESIGN.md families with their labels.
 import { afterEach, describe, expect, it } from 'vitest'
 import type { HubConfig } from '../../hub/config.ts'
 import { openHubPushgateway } from '../../hub/pushgateway/index.ts'
@@ -110,6 +111,38 @@ describe('the Pushgateway feed', () => {
     expect(writes).toBe(3)
     expect(pg.render().toString('latin1')).toContain('synthetic_probe_success{check="shop-home",instance="",job="synthetic-probe",region="us",target="https://shop.example/",type="http",vantage="us-east"} 0\n')
     expect(feed.stats).toEqual({ writes: 3, rejected: 0, deleted: 0 })
+  })
+
+  it('under load, writes a vantage once per interval with its latest votes, and what is pending on close', async () => {
+    const { hubStore, pg } = open()
+    let writes = 0
+    pg.onChange(() => writes++)
+    let now = 0
+    const feed = new PushgatewayFeed({ source: hubStore, store: pg, config: () => config([CHECKS[0]]), flushMs: 40, now: () => now })
+    cleanups.push(() => feed.close())
+    const push = (agent: string, vantage: string, seq: number, success: boolean) =>
+      hubStore.applyBatches([batch(agent, vantage, seq, [result({ check: 'shop-home', vantage, agent_id: agent, success, round: 1e9 + seq }, Date.now())])])
+    const value = (vantage: string) => new RegExp(`synthetic_probe_success\\{[^}]*vantage="${vantage}"\\} (\\d)`).exec(pg.render().toString('latin1'))?.[1]
+
+    push('eu-1', 'eu-west', 1, true) // quiet before: written at once
+    expect([writes, value('eu-west')]).toEqual([1, '1'])
+    now = 10
+    push('eu-1', 'eu-west', 2, false) // within the interval: pending
+    push('eu-1', 'eu-west', 3, true)
+    push('us-1', 'us-east', 1, false) // another vantage, quiet: at once
+    expect([writes, value('eu-west'), value('us-east')]).toEqual([2, '1', '0'])
+    now = 40
+    await new Promise((r) => setTimeout(r, 80))
+    // One write for the three commits: the latest vote.
+    expect([writes, value('eu-west')]).toEqual([3, '1'])
+
+    now = 50
+    push('eu-1', 'eu-west', 4, false)
+    expect(writes).toBe(3)
+    feed.close() // flushes eu-west now
+    expect([writes, value('eu-west')]).toEqual([4, '0'])
+    push('eu-1', 'eu-west', 5, true) // closed: no more writes
+    expect(writes).toBe(4)
   })
 
   it('rebuilds from the votes at start and drops groups of vantages no longer configured', () => {
