@@ -42,9 +42,9 @@ describe('vantage start (npm start)', () => {
     let metrics = ''
     while (Date.now() < deadline && !/synthetic_probe_success\{check="hub-health"[^}]*\} 1/.test(metrics)) {
       await new Promise((r) => setTimeout(r, 250))
-      metrics = await fetch(`http://127.0.0.1:${http}/metrics`).then((r) => r.text(), () => '')
+      metrics = await fetch(`http://127.0.0.1:${http}/pushgateway/metrics`).then((r) => r.text(), () => '')
     }
-    expect(metrics).toMatch(/synthetic_probe_success\{check="hub-health",type="http",target="http:\/\/127\.0\.0\.1:\d+\/-\/healthy",vantage="local",region="local"\} 1/)
+    expect(metrics).toMatch(/synthetic_probe_success\{check="hub-health",instance="",job="synthetic-probe",region="local",target="http:\/\/127\.0\.0\.1:\d+\/-\/healthy",type="http",vantage="local"\} 1/)
     expect(stdout).toContain(`hub            http://127.0.0.1:${http}`)
     expect(stdout).toMatch(/first run: created .*keys\/hub\.jwk/)
     expect(statSync(join(data, 'keys', 'local-1.jwk')).mode & 0o777).toBe(0o600)

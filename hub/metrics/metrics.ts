@@ -91,7 +91,6 @@ export class HubMetrics {
         for (const a of source.agentsSeen()) this.set({ vantage: a.vantage, agent: a.agent_id }, a.dropped)
       },
     })
-    registerProbeFamilies(registers, source)
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
@@ -99,64 +98,3 @@ export class HubMetrics {
   }
 }
 
-const PROBE_LABELS = ['check', 'type', 'target', 'vantage', 'region'] as const
-type ProbeLabel = (typeof PROBE_LABELS)[number]
-
-/**
- * The `synthetic_probe_*` families of DESIGN.md ("What Prometheus sees"), one series per
- * check × vantage, from the latest deduped vote. Until the Pushgateway-compatible API lands
- * they are served here, on /metrics.
- */
-function registerProbeFamilies(registers: Registry[], source: MetricsSource): void {
-  type Row = { labels: Record<ProbeLabel, string>; vote: VoteState }
-  // Recomputed by each family at each scrape: a pass over the votes is cheap, and never stale.
-  const rows = (): Row[] => {
-    const cfg = source.config()
-    const out: Row[] = []
-    for (const vote of source.votes()) {
-      const check = cfg.checks.get(vote.check)
-      if (!check || !check.vantages.includes(vote.vantage)) continue // removed or reassigned: no series
-      const region = cfg.vantages.get(vote.vantage)?.region ?? vote.result.region
-      out.push({ labels: { check: check.spec.name, type: check.spec.type, target: check.spec.target, vantage: vote.vantage, region }, vote })
-    }
-    return out
-  }
-  const family = (name: string, help: string, value: (v: VoteState) => number | null | undefined) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: PROBE_LABELS,
-      registers,
-      collect() {
-        this.reset()
-        for (const { labels, vote } of rows()) {
-          const v = value(vote)
-          if (v !== null && v !== undefined && Number.isFinite(v)) this.set(labels, v)
-        }
-      },
-    })
-
-  family('synthetic_probe_success', 'Whether the vantage saw the check succeed in its latest round (1 = up).', (v) => (v.vote === 'up' ? 1 : 0))
-  family('synthetic_probe_challenged', 'Whether the vantage was answered with a bot/WAF challenge in its latest round.', (v) =>
-    v.vote === 'challenged' ? 1 : 0,
-  )
-  family('synthetic_probe_duration_seconds', 'Duration of the probe that stands for the vantage’s vote.', (v) => v.result.duration_seconds)
-  family('synthetic_probe_status_code', 'HTTP status code of that probe.', (v) => v.result.http?.status_code)
-  family('synthetic_probe_last_run_timestamp_seconds', 'When that probe started (unix seconds).', (v) => Date.parse(v.result.started_at) / 1000)
-  family('synthetic_probe_ssl_earliest_cert_expiry', 'Earliest NotAfter among the certificates the server sent (unix seconds).', (v) =>
-    v.result.tls?.earliest_cert_expiry,
-  )
-  new Gauge({
-    name: 'synthetic_probe_tls_version_info',
-    help: 'The TLS version the probe negotiated (1 for the version seen).',
-    labelNames: [...PROBE_LABELS, 'version'],
-    registers,
-    collect() {
-      this.reset()
-      for (const { labels, vote } of rows()) {
-        const version = vote.result.tls?.version
-        if (version) this.set({ ...labels, version }, 1)
-      }
-    },
-  })
-}

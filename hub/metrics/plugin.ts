@@ -1,4 +1,4 @@
-// GET /metrics (the hub's own metrics and the synthetic_probe_* view) and the health endpoints.
+// GET /metrics (the hub's own metrics and the quorum view) and the health endpoints.
 import type { FastifyPluginAsync } from 'fastify'
 import type { HubMetrics } from './metrics.ts'
 

@@ -187,13 +187,17 @@ canaries: [${hub.http}/-/healthy]
     expect(hits.some((h) => h.agent === 'vm-1')).toBe(true)
 
     // And in what Prometheus scrapes (the probe families move to /pushgateway/metrics).
-    const samples = [] as ReturnType<typeof parsePrometheusText>
-    for (const path of ['/metrics', '/pushgateway/metrics']) {
-      const res = await fetch(`${hub.http}${path}`)
-      if (res.ok) samples.push(...parsePrometheusText(await res.text()))
+    // The hub's feed writes a vantage's group within a second of a commit: poll, bounded.
+    let samples = [] as ReturnType<typeof parsePrometheusText>
+    const success = () => samples.find((s) => s.name === 'synthetic_probe_success' && s.labels.check === 'shop' && s.labels.vantage === 'eu-vm')
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && success()?.value !== 1; await new Promise((r) => setTimeout(r, 100))) {
+      samples = []
+      for (const path of ['/metrics', '/pushgateway/metrics']) {
+        const res = await fetch(`${hub.http}${path}`)
+        if (res.ok) samples.push(...parsePrometheusText(await res.text()))
+      }
     }
-    const success = samples.find((s) => s.name === 'synthetic_probe_success' && s.labels.check === 'shop' && s.labels.vantage === 'eu-vm')
-    expect(success?.value).toBe(1)
+    expect(success()?.value).toBe(1)
     expect(samples.find((s) => s.name === 'synthetic_vantage_last_seen_timestamp_seconds' && s.labels.agent === 'vm-1')).toBeDefined()
 
     // Without esbuild the journey check fails with the reason, and every other check runs.

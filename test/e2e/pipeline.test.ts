@@ -95,10 +95,22 @@ function completeRounds(results: StoredResult[], check: CheckName): number[] {
   return [...byRound].filter(([, ids]) => ids.size === AGENTS.length).map(([round]) => round).sort((a, b) => a - b)
 }
 
+/** Both scrape targets: /metrics (the hub's own) and /pushgateway/metrics (the fed probe results, whose
+ * grouping labels job and instance are dropped here so series compare by their DESIGN.md labels). */
 async function scrape(): Promise<Sample[]> {
-  const res = await fetch(`${hub.http}/metrics`)
-  expect(res.status).toBe(200)
-  return parsePrometheusText(await res.text())
+  const samples: Sample[] = []
+  for (const path of ['/metrics', '/pushgateway/metrics']) {
+    const res = await fetch(`${hub.http}${path}`)
+    expect(res.status).toBe(200)
+    for (const sample of parsePrometheusText(await res.text())) {
+      if (path !== '/metrics') {
+        const { job: _job, instance: _instance, ...labels } = sample.labels
+        sample.labels = labels
+      }
+      samples.push(sample)
+    }
+  }
+  return samples
 }
 
 beforeAll(async () => {
@@ -291,7 +303,7 @@ describe('hub + four agents in three vantages', () => {
     expect(votes.find((v) => v.check_name === 'shop-home' && v.vantage === 'eu-west')).toMatchObject({ vote: 'up', n_results: 2, n_success: 2 })
   })
 
-  it('GET /metrics shows one synthetic_probe_success series per check × vantage, and every agent last seen', async () => {
+  it('the scrape targets show one synthetic_probe_success series per check × vantage, and every agent last seen', async () => {
     const expected = CHECKS.flatMap((check) =>
       VANTAGES.map((vantage) => ({
         labels: {
@@ -304,7 +316,7 @@ describe('hub + four agents in three vantages', () => {
         value: vantageUp(check, vantage) ? 1 : 0,
       })),
     )
-    const key = (s: { labels: Record<string, string>; value: number }) => JSON.stringify([s.labels, s.value])
+    const key = (s: { labels: Record<string, string>; value: number }) => JSON.stringify([Object.entries(s.labels).sort(), s.value])
     let samples: Sample[] = []
     let success: string[] = []
     // Poll: a new round's first result (eu-2's 503) may briefly stand alone before eu-1's arrives.

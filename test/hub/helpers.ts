@@ -134,3 +134,9 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 export async function scrape(hub: Hub): Promise<string> {
   return (await fetch(`${hub.httpUrl}/metrics`)).text()
 }
+
+/** The hub's Pushgateway-compatible scrape, after the feed has written every pending result. */
+export async function scrapeFed(hub: Hub): Promise<string> {
+  hub.pushgateway.feed?.sync()
+  return (await fetch(`${hub.httpUrl}/pushgateway/metrics`)).text()
+}

@@ -1,11 +1,11 @@
 // One vote per vantage per check, from the latest round (DESIGN.md, "Dedupe and quorum"), and
-// the synthetic_probe_* series /metrics derives from it: one per check × vantage.
+// the synthetic_probe_* series the hub feeds to /pushgateway/metrics: one per check × vantage.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ProbeResult } from '../../proto/result.ts'
 import { mergeVote, type VoteState } from '../../hub/store/vote.ts'
 import { loadHubConfig } from '../../hub/config.ts'
 import { startHub, type Hub } from '../../hub/server.ts'
-import { makeKeys, metricValue, postBatch, result, scrape, sign, silentLogger, startTestHub, tempDir, type AgentSigner, type TestDir } from './helpers.ts'
+import { makeKeys, metricValue, postBatch, result, scrape, scrapeFed, sign, silentLogger, startTestHub, tempDir, type AgentSigner, type TestDir } from './helpers.ts'
 
 const INTERVAL = 30_000
 const RULE = { interval_ms: INTERVAL, stale_after_ms: 3 * INTERVAL }
@@ -121,13 +121,14 @@ checks:
     expect(hub.store.vote('shop', 'eu-west')).toMatchObject({ vote: 'up', agents: ['eu-1', 'eu-2'] })
     expect(hub.store.vote('shop', 'us-east')).toMatchObject({ vote: 'down', agents: ['us-1'] })
 
-    const text = await scrape(hub)
-    // Exactly one series per check × vantage, labelled check, type, target, vantage, region.
+    const text = await scrapeFed(hub)
+    // Exactly one series per check × vantage, in the vantage's group, labelled check, type, target, vantage, region.
     const lines = text.split('\n').filter((l) => l.startsWith('synthetic_probe_success{'))
     expect(lines.sort()).toEqual([
-      'synthetic_probe_success{check="shop",type="http",target="https://shop.example/",vantage="eu-west",region="eu"} 1',
-      'synthetic_probe_success{check="shop",type="http",target="https://shop.example/",vantage="us-east",region="us"} 0',
+      'synthetic_probe_success{check="shop",instance="",job="synthetic-probe",region="eu",target="https://shop.example/",type="http",vantage="eu-west"} 1',
+      'synthetic_probe_success{check="shop",instance="",job="synthetic-probe",region="us",target="https://shop.example/",type="http",vantage="us-east"} 0',
     ])
+    expect((await scrape(hub)).includes('synthetic_probe_')).toBe(false) // moved off /metrics
     expect(series(text, 'synthetic_probe_status_code', 'eu-west')).toBe(200) // from the succeeding agent
     expect(series(text, 'synthetic_probe_duration_seconds', 'eu-west')).toBe(0.25)
     expect(series(text, 'synthetic_probe_duration_seconds', 'us-east')).toBe(10)
@@ -135,12 +136,12 @@ checks:
     expect(series(text, 'synthetic_probe_ssl_earliest_cert_expiry', 'eu-west')).toBe(1_900_000_000)
     expect(metricValue(text, 'synthetic_probe_tls_version_info', { vantage: 'eu-west', version: 'TLS 1.3' })).toBe(1)
     expect(series(text, 'synthetic_probe_last_run_timestamp_seconds', 'eu-west')).toBeCloseTo(now() / 1000, -1)
-    expect(metricValue(text, 'synthetic_vantage_last_seen_timestamp_seconds', { vantage: 'eu-west', agent: 'eu-2' })).toBeGreaterThan(0)
+    expect(metricValue(await scrape(hub), 'synthetic_vantage_last_seen_timestamp_seconds', { vantage: 'eu-west', agent: 'eu-2' })).toBeGreaterThan(0)
   })
 
   it('a challenged vantage shows as challenged, not down', async () => {
     await push('us-1', [at('us-1', 'us-east', { round: round() + 1, success: false, challenged: true, error_code: 'CHALLENGE_CLOUDFLARE' })])
-    const text = await scrape(hub)
+    const text = await scrapeFed(hub)
     expect([series(text, 'synthetic_probe_success', 'us-east'), series(text, 'synthetic_probe_challenged', 'us-east')]).toEqual([0, 1])
   })
 
@@ -153,16 +154,16 @@ checks:
 
   it('a check a vantage is not assigned gets no series from it', async () => {
     await push('eu-1', [at('eu-1', 'eu-west', { check: 'api', type: 'tls', target: 'api.example:443' })])
-    expect(series(await scrape(hub), 'synthetic_probe_success', 'eu-west', 'api')).toBeUndefined()
+    expect(series(await scrapeFed(hub), 'synthetic_probe_success', 'eu-west', 'api')).toBeUndefined()
   })
 
   it('votes survive a restart', async () => {
     await hub.close()
     const file = `${t.dir}/hub.yaml`
     hub = await startHub({ config: loadHubConfig(file, { httpListen: '127.0.0.1:0', grpcListen: '127.0.0.1:0' }), logger: silentLogger() })
-    const text = await scrape(hub)
+    const text = await scrapeFed(hub)
     expect(series(text, 'synthetic_probe_success', 'eu-west')).toBe(1)
     expect(series(text, 'synthetic_probe_challenged', 'us-east')).toBe(1)
-    expect(metricValue(text, 'synthetic_vantage_last_seen_timestamp_seconds', { vantage: 'us-east', agent: 'us-1' })).toBeGreaterThan(0)
+    expect(metricValue(await scrape(hub), 'synthetic_vantage_last_seen_timestamp_seconds', { vantage: 'us-east', agent: 'us-1' })).toBeGreaterThan(0)
   })
 })
