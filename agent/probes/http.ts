@@ -15,6 +15,7 @@ import type { ErrorCode } from '../../proto/errors.ts'
 import type { HttpInfo, HttpPhases, ProbeOutcome, TlsInfo } from '../../proto/result.ts'
 import { AssertionConfigError, checkResponse, compileHttpAssertions, needsBody, type HttpAssertions } from '../core/assertions.ts'
 import { BODY_LIMIT, classifyChallenge } from '../core/challenge.ts'
+import { decodeBody, httpUrl, reportedHeaders, requestHeaders, withoutCredentials } from '../core/http-request.ts'
 import type { Probe, ProbeContext } from '../core/probe.ts'
 import { classifyNetError, connectTcp, hostPort, unbracket } from './net-errors.ts'
 import { dialTls, verifyFailure } from './tls-inspect.ts'
@@ -24,8 +25,6 @@ export const USER_AGENT = 'Vantage/0.1 (+synthetic probe)'
 export const BODY_CAP = 10 * 1024 * 1024
 const DEFAULT_MAX_REDIRECTS = 10
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
-// Sent only to the host the check names: a redirect elsewhere must not carry credentials.
-const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization']
 
 type Failure = { error: string; error_code: ErrorCode }
 
@@ -41,12 +40,12 @@ export const probeHttp: Probe = async (check, ctx) => {
     if (err instanceof AssertionConfigError) return failed({ error: `invalid check: ${err.message}`, error_code: 'INVALID_CHECK' })
     throw err
   }
-  const target = parseTarget(check.target)
+  const target = httpUrl(check.target)
   if (!target) {
     return failed({ error: `${JSON.stringify(check.target)} is not an http:// or https:// URL`, error_code: 'INVALID_TARGET' })
   }
 
-  const plan: Plan = { target, opts, assertions, headers: requestHeaders(opts, ctx, check.name), started }
+  const plan: Plan = { target, opts, assertions, headers: requestHeaders(opts, ctx, { name: check.name, userAgent: USER_AGENT }), started }
   const session = new Session(check, ctx)
   try {
     return await run(session, plan)
@@ -94,7 +93,7 @@ async function run(session: Session, plan: Plan): Promise<ProbeOutcome> {
         tls: session.tlsFor(url),
       }
     }
-    const next = resolveLocation(location, url)
+    const next = httpUrl(location, url)
     if (!next) {
       return {
         ...failed({ error: `status ${res.status} redirects to an invalid or non-HTTP location ${JSON.stringify(location)}`, error_code: 'HTTP_PROTOCOL_ERROR' }),
@@ -116,7 +115,7 @@ function finish(session: Session, plan: Plan, url: URL, redirects: number, res: 
   const http = session.info(url, redirects, res)
   const tls = session.tlsFor(url)
   // Only what assertions or the classifier read gets decoded.
-  const text = decode(res.body, needsBody(plan.assertions.body) ? res.body.length : BODY_LIMIT)
+  const text = decodeBody(res.body, needsBody(plan.assertions.body) ? res.body.length : BODY_LIMIT)
 
   const challenge = classifyChallenge({ status: res.status, headers: res.headers, body: text })
   if (challenge) {
@@ -417,46 +416,6 @@ function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('probe aborted')
 }
 
-function parseTarget(target: string): URL | null {
-  try {
-    const url = new URL(target)
-    return url.protocol === 'http:' || url.protocol === 'https:' ? url : null
-  } catch {
-    return null
-  }
-}
-
-function resolveLocation(location: string, base: URL): URL | null {
-  try {
-    const url = new URL(location, base)
-    return url.protocol === 'http:' || url.protocol === 'https:' ? url : null
-  } catch {
-    return null
-  }
-}
-
-/** The check's headers, the probe's identity and the bypass header; lower-case names. */
-function requestHeaders(opts: HttpOptions, ctx: ProbeContext, checkName: string): Record<string, string> {
-  const headers: Record<string, string> = { 'user-agent': USER_AGENT }
-  for (const [name, value] of Object.entries(opts.headers ?? {})) headers[name.toLowerCase()] = value
-  // Always ours: site owners match it in WAF skip rules.
-  headers['x-vantage-probe'] = ctx.agent_id
-  const bypass = opts.bypass_header
-  if (bypass) {
-    const value = bypass.value_env !== undefined ? ctx.secrets[bypass.value_env] : bypass.value
-    if (value) headers[bypass.name.toLowerCase()] = value
-    // Name the missing secret, never a value.
-    else ctx.logger.warn({ check: checkName, header: bypass.name, secret: bypass.value_env }, 'bypass header secret is not set; probing without it')
-  }
-  return headers
-}
-
-function withoutCredentials(headers: Record<string, string>, opts: HttpOptions): Record<string, string> {
-  const drop = new Set(CREDENTIAL_HEADERS)
-  if (opts.bypass_header) drop.add(opts.bypass_header.name.toLowerCase())
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !drop.has(name)))
-}
-
 function headerMap(raw: Buffer[]): Record<string, string> {
   const headers: Record<string, string> = {}
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -474,21 +433,4 @@ function setCookieList(raw: Buffer[]): string[] {
     if (raw[i].toString('latin1').toLowerCase() === 'set-cookie') out.push(raw[i + 1].toString('latin1'))
   }
   return out
-}
-
-/** Headers as reported in the result: set-cookie keeps only the cookie names (no session values). */
-function reportedHeaders(headers: Record<string, string>): Record<string, string> {
-  const out = { ...headers }
-  if (out['set-cookie'] !== undefined) out['set-cookie'] = cookieNames(out['set-cookie'])
-  return out
-}
-
-// Cookies joined with ", " (Expires dates contain ", " too): a name is what follows the start
-// or a ", " and precedes "=", without spaces or ";".
-function cookieNames(joined: string): string {
-  return [...joined.matchAll(/(?:^|, )([^=;,\s]+)=/g)].map((m) => m[1]).join(', ')
-}
-
-function decode(body: Uint8Array, maxBytes: number): string {
-  return new TextDecoder().decode(body.length > maxBytes ? body.subarray(0, maxBytes) : body)
 }

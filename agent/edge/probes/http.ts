@@ -11,6 +11,7 @@ import type { ErrorCode } from '../../../proto/errors.ts'
 import type { HttpInfo, ProbeOutcome } from '../../../proto/result.ts'
 import { AssertionConfigError, checkResponse, compileHttpAssertions, needsBody, type HttpAssertions } from '../../core/assertions.ts'
 import { BODY_LIMIT, classifyChallenge } from '../../core/challenge.ts'
+import { decodeBody, httpUrl, reportedHeaders, requestHeaders, withoutCredentials } from '../../core/http-request.ts'
 import type { Probe, ProbeContext } from '../../core/probe.ts'
 import { classifyEdgeError } from './errors.ts'
 
@@ -19,8 +20,6 @@ export const USER_AGENT = 'Vantage/0.1 (+synthetic probe; edge)'
 export const BODY_CAP = 2 * 1024 * 1024
 const DEFAULT_MAX_REDIRECTS = 10
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
-// Sent only to the host the check names: a redirect elsewhere must not carry credentials.
-const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization']
 
 type Failure = { error: string; error_code: ErrorCode }
 
@@ -41,11 +40,11 @@ export const probeHttp: Probe = async (check, ctx) => {
     if (err instanceof AssertionConfigError) return failed({ error: `invalid check: ${err.message}`, error_code: 'INVALID_CHECK' })
     throw err
   }
-  const target = parseUrl(check.target)
+  const target = httpUrl(check.target)
   if (!target) return failed({ error: `${JSON.stringify(check.target)} is not an http:// or https:// URL`, error_code: 'INVALID_TARGET' })
   noteUnsupported(check.name, check.tls, opts, ctx)
 
-  const headers = requestHeaders(opts, ctx, check.name)
+  const headers = requestHeaders(opts, ctx, { name: check.name, userAgent: USER_AGENT, missingSecretHint: ' on the worker (wrangler secret put)' })
   const follow = opts.follow_redirects !== false
   const maxRedirects = opts.max_redirects ?? DEFAULT_MAX_REDIRECTS
   let url = target
@@ -63,7 +62,7 @@ export const probeHttp: Probe = async (check, ctx) => {
     if (redirects >= maxRedirects) {
       return { ...failed({ error: `stopped after ${maxRedirects} redirects (next: ${next})`, error_code: 'HTTP_TOO_MANY_REDIRECTS' }), http: info(url, redirects, hop) }
     }
-    const resolved = resolveLocation(next, url)
+    const resolved = httpUrl(next, url)
     if (!resolved) {
       const error = `status ${hop.status} redirects to an invalid or non-HTTP location ${JSON.stringify(next)}`
       return { ...failed({ error, error_code: 'HTTP_PROTOCOL_ERROR' }), http: info(url, redirects, hop) }
@@ -116,7 +115,7 @@ async function request(
 
 function finish(hop: Hop, url: URL, redirects: number, assertions: HttpAssertions, opts: HttpOptions, started: number): ProbeOutcome {
   const http = info(url, redirects, hop)
-  const text = decode(hop.body, needsBody(assertions.body) ? hop.body.length : BODY_LIMIT)
+  const text = decodeBody(hop.body, needsBody(assertions.body) ? hop.body.length : BODY_LIMIT)
   const challenge = classifyChallenge({ status: hop.status, headers: hop.headers, body: text })
   if (challenge) return { success: false, challenged: true, error: challenge.error, error_code: challenge.error_code, http }
   const verdict = checkResponse({ status: hop.status, headers: hop.headers, body: text }, assertions)
@@ -168,28 +167,6 @@ function info(url: URL, redirects: number, hop?: Hop): HttpInfo {
   }
 }
 
-/** The check's headers, the probe's identity and the bypass header; lower-case names. */
-function requestHeaders(opts: HttpOptions, ctx: ProbeContext, checkName: string): Record<string, string> {
-  const headers: Record<string, string> = { 'user-agent': USER_AGENT }
-  for (const [name, value] of Object.entries(opts.headers ?? {})) headers[name.toLowerCase()] = value
-  // Always ours: site owners match it in WAF skip rules.
-  headers['x-vantage-probe'] = ctx.agent_id
-  const bypass = opts.bypass_header
-  if (bypass) {
-    const value = bypass.value_env !== undefined ? ctx.secrets[bypass.value_env] : bypass.value
-    if (value) headers[bypass.name.toLowerCase()] = value
-    // Name the missing secret, never a value.
-    else ctx.logger.warn({ check: checkName, header: bypass.name, secret: bypass.value_env }, 'bypass header secret is not set on the worker (wrangler secret put); probing without it')
-  }
-  return headers
-}
-
-function withoutCredentials(headers: Record<string, string>, opts: HttpOptions): Record<string, string> {
-  const drop = new Set(CREDENTIAL_HEADERS)
-  if (opts.bypass_header) drop.add(opts.bypass_header.name.toLowerCase())
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !drop.has(name)))
-}
-
 /** Options the runtime cannot honour: ignored, and said so in the logs. */
 function noteUnsupported(check: string, tls: { ca?: string; servername?: string; insecure?: boolean } | undefined, opts: HttpOptions, ctx: ProbeContext): void {
   const ignored = [
@@ -210,35 +187,6 @@ function headerMap(headers: Headers): Record<string, string> {
   return out
 }
 
-/** Headers as reported in the result: set-cookie keeps only the cookie names (no session values). */
-function reportedHeaders(headers: Record<string, string>): Record<string, string> {
-  const out = { ...headers }
-  if (out['set-cookie'] !== undefined) out['set-cookie'] = [...out['set-cookie'].matchAll(/(?:^|, )([^=;,\s]+)=/g)].map((m) => m[1]).join(', ')
-  return out
-}
-
 function failed(f: Failure): ProbeOutcome {
   return { success: false, challenged: false, error: f.error, error_code: f.error_code }
-}
-
-function parseUrl(target: string): URL | null {
-  try {
-    const url = new URL(target)
-    return url.protocol === 'http:' || url.protocol === 'https:' ? url : null
-  } catch {
-    return null
-  }
-}
-
-function resolveLocation(location: string, base: URL): URL | null {
-  try {
-    const url = new URL(location, base)
-    return url.protocol === 'http:' || url.protocol === 'https:' ? url : null
-  } catch {
-    return null
-  }
-}
-
-function decode(body: Uint8Array, maxBytes: number): string {
-  return new TextDecoder().decode(body.length > maxBytes ? body.subarray(0, maxBytes) : body)
 }
