@@ -1,18 +1,17 @@
 // `vantage journey <file.js|file.ts> [options]`: one iteration of a k6 journey, now, printed as
 // a step table (or the result JSON). Exit 0 when the journey succeeded, 1 when not, 2 on bad
 // arguments.
-import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
 import type { CheckSpec } from '../../proto/check.ts'
-import { parseDuration } from '../../proto/duration.ts'
 import type { ProbeResult } from '../../proto/result.ts'
 import { nullLogger, systemClock } from '../core/probe.ts'
 import { runProbe } from '../core/run.ts'
 import type { JourneyReport } from '../journey/report.ts'
 import type { ThresholdResult } from '../journey/thresholds.ts'
 import { probeJourneyReport } from '../probes/journey.ts'
+import { durationFlag, readCa, UsageError } from './args.ts'
 
 export const USAGE = `usage: vantage journey <file.js|file.ts> [options]
 
@@ -30,7 +29,7 @@ examples:
   vantage journey journeys/login.ts --env BASE_URL=https://shop.example.test
   vantage journey journeys/api.js --json`
 
-export class UsageError extends Error {}
+export { UsageError }
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -67,24 +66,8 @@ export function parseJourneyArgs(argv: string[]): ParsedJourney {
     if (i <= 0) throw new UsageError(`--env "${pair}": expected NAME=value`)
     env[pair.slice(0, i)] = pair.slice(i + 1)
   }
-  let timeoutMs = 60_000
-  if (o.timeout !== undefined) {
-    try {
-      timeoutMs = parseDuration(o.timeout)
-      if (timeoutMs <= 0) throw new Error('must be more than 0')
-    } catch (err) {
-      throw new UsageError(`--timeout: ${(err as Error).message}`)
-    }
-  }
-  let ca: string | undefined
-  if (o.ca !== undefined) {
-    try {
-      ca = readFileSync(o.ca, 'utf8')
-    } catch (err) {
-      throw new UsageError(`--ca: cannot read ${o.ca}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-    }
-    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca: ${o.ca} holds no PEM certificate`)
-  }
+  const timeoutMs = o.timeout !== undefined ? durationFlag('--timeout', o.timeout) : 60_000
+  const ca = o.ca !== undefined ? readCa(o.ca) : undefined
   const check: CheckSpec = {
     name: basename(file).replace(/\.(js|mjs|ts|mts)$/, ''),
     type: 'journey',

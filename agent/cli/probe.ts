@@ -1,15 +1,16 @@
 // `vantage probe <http|tls|tcp|smtp|dns> <target> [options]`: one probe, now, printed.
 // Exit 0 when the probe succeeded, 1 when not, 2 on bad arguments.
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
 import type { CheckSpec, DnsRecordType } from '../../proto/check.ts'
 import type { CheckType, ProbeResult } from '../../proto/result.ts'
-import { parseDuration } from '../../proto/duration.ts'
 import { parseStatusRanges } from '../core/assertions.ts'
+import { durationFlag, readCa, UsageError } from './args.ts'
 import { nullLogger, systemClock } from '../core/probe.ts'
 import { runProbe } from '../core/run.ts'
 import { probes } from '../probes/index.ts'
+
+export { UsageError }
 
 export const USAGE = `usage: vantage probe <http|tls|tcp|smtp|dns> <target> [options]
 
@@ -28,8 +29,6 @@ examples:
 
 const PROBE_TYPES: CheckType[] = ['http', 'tls', 'tcp', 'smtp', 'dns']
 const DNS_TYPES: DnsRecordType[] = ['A', 'AAAA', 'MX', 'TXT', 'CNAME', 'NS']
-
-export class UsageError extends Error {}
 
 const OPTIONS = {
   timeout: { type: 'string' },
@@ -148,27 +147,6 @@ export function parseProbeArgs(argv: string[]): ParsedProbe {
     }
   }
   return { check, json: !!o.json, verbose: !!o.verbose, ca, source: o.source }
-}
-
-function durationFlag(flag: string, value: string): number {
-  try {
-    const ms = parseDuration(value)
-    if (ms <= 0) throw new Error('must be more than 0')
-    return ms
-  } catch (err) {
-    throw new UsageError(`${flag}: ${(err as Error).message}`)
-  }
-}
-
-function readCa(path: string): string {
-  let pem: string
-  try {
-    pem = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new UsageError(`--ca: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca: ${path} holds no PEM certificate`)
-  return pem
 }
 
 function parseHeaders(lines: string[]): Record<string, string> {

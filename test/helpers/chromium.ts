@@ -13,7 +13,7 @@ export const skipChromium = !chromiumPresent && !process.env.CI
 export const chromiumSkipReason = `Chromium not found at ${CHROMIUM_BIN} (apt-get install chromium, or set CHROMIUM_BIN)`
 
 /** Screenshots and other test outputs (gitignored). */
-export const ARTIFACTS = join(ROOT, 'test-artifacts')
+export const ARTIFACTS = join(ROOT, 'test', 'artifacts')
 
 export function artifact(name: string): string {
   mkdirSync(ARTIFACTS, { recursive: true })
