@@ -1,11 +1,11 @@
 // A real Alertmanager (Debian's prometheus-alertmanager) on loopback, for the alerting suites and
 // the end-to-end tests: its own config and storage in a temp dir, clustering off, ready when
 // /-/ready answers. Stopped by its own pid.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { startLoopbackDaemon } from './loopback-daemon.ts'
 
 export const ALERTMANAGER_BIN = '/usr/bin/prometheus-alertmanager'
 
@@ -55,60 +55,24 @@ export interface AmAlert {
 
 export async function startAlertmanager(opts: { port?: number; config?: string } = {}): Promise<AlertmanagerProcess> {
   const port = opts.port ?? (await freePort())
-  const dir = mkdtempSync(join(tmpdir(), 'vantage-am-'))
-  const configFile = join(dir, 'alertmanager.yml')
-  writeFileSync(configFile, opts.config ?? alertmanagerConfig())
-  const child = spawn(
-    ALERTMANAGER_BIN,
-    [
-      `--config.file=${configFile}`,
-      `--storage.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--cluster.listen-address=',
-      '--log.level=debug',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let log = ''
-  child.stdout!.on('data', (c: Buffer) => void (log += c.toString()))
-  child.stderr!.on('data', (c: Buffer) => void (log += c.toString()))
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const url = `http://127.0.0.1:${port}`
-
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-      await exited
-      clearTimeout(timer)
-    }
-    rmSync(dir, { recursive: true, force: true })
-  }
-
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (child.exitCode !== null) {
-      await stop()
-      throw new Error(`alertmanager exited (${child.exitCode}) before ready:\n${log}`)
-    }
-    try {
-      const res = await fetch(`${url}/-/ready`)
-      if (res.ok) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`alertmanager not ready within 20 s:\n${log}`)
-    }
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  const config = opts.config ?? alertmanagerConfig()
+  const { url, child, log, stop } = await startLoopbackDaemon({
+    name: 'alertmanager',
+    bin: ALERTMANAGER_BIN,
+    port,
+    readyWithinMs: 20_000,
+    args: (dir) => {
+      const configFile = join(dir, 'alertmanager.yml')
+      writeFileSync(configFile, config)
+      return [`--config.file=${configFile}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=debug']
+    },
+  })
 
   return {
     url,
     port,
     child,
-    log: () => log,
+    log,
     async alerts() {
       const res = await fetch(`${url}/api/v2/alerts`)
       if (!res.ok) throw new Error(`GET /api/v2/alerts: ${res.status} ${await res.text()}`)

@@ -1,11 +1,10 @@
 // A real Prometheus (Debian's package) on loopback for the suites that read our metrics back
 // through its query API: its own config and TSDB in a temp dir, scraping every second, ready
 // when /-/ready answers. Stopped by its own pid.
-import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort } from './alertmanager.ts'
+import { startLoopbackDaemon } from './loopback-daemon.ts'
 
 export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus'
 export const prometheusPresent = existsSync(PROMETHEUS_BIN)
@@ -46,51 +45,21 @@ export function prometheusConfig(targets: ScrapeTarget[]): string {
 
 export async function startPrometheus(targets: ScrapeTarget[]): Promise<PrometheusProcess> {
   const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'vantage-prometheus-'))
-  const configFile = join(dir, 'prometheus.yml')
-  writeFileSync(configFile, prometheusConfig(targets))
-  const child = spawn(
-    PROMETHEUS_BIN,
-    [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let log = ''
-  child.stdout!.on('data', (c: Buffer) => void (log += c.toString()))
-  child.stderr!.on('data', (c: Buffer) => void (log += c.toString()))
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const url = `http://127.0.0.1:${port}`
-
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-      await exited
-      clearTimeout(timer)
-    }
-    rmSync(dir, { recursive: true, force: true })
-  }
-
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null) {
-      await stop()
-      throw new Error(`prometheus exited (${child.exitCode}) before ready:\n${log}`)
-    }
-    try {
-      if ((await fetch(`${url}/-/ready`)).ok) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`prometheus not ready within 30 s:\n${log}`)
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  const { url, log, stop } = await startLoopbackDaemon({
+    name: 'prometheus',
+    bin: PROMETHEUS_BIN,
+    port,
+    readyWithinMs: 30_000,
+    args: (dir) => {
+      const configFile = join(dir, 'prometheus.yml')
+      writeFileSync(configFile, prometheusConfig(targets))
+      return [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn']
+    },
+  })
 
   return {
     url,
-    log: () => log,
+    log,
     async query(promql) {
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`)
       const body = (await res.json()) as { status: string; error?: string; data?: { result: Series[] } }
