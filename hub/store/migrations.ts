@@ -133,6 +133,27 @@ export const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO results_history_mark VALUES (1, (SELECT coalesce(max(rowid), 0) FROM results));
   `,
+  // 4: a result is stored as the protobuf bytes its agent signed (about half the size of its
+  // JSON, and no re-encoding on the ingest path), with only the columns that dedupe and the
+  // history index need. Rows from before keep their JSON form. `id` is the arrival order, an
+  // INTEGER PRIMARY KEY so VACUUM keeps it (results_history_mark counts in it).
+  `
+  CREATE TABLE results_v4 (
+    id          INTEGER PRIMARY KEY,
+    result_id   TEXT NOT NULL UNIQUE,
+    check_name  TEXT NOT NULL,
+    vantage     TEXT NOT NULL,
+    started_at  TEXT NOT NULL,     -- ISO 8601, as in the result (sorts as text)
+    received_at INTEGER NOT NULL,  -- unix ms, hub clock
+    body        BLOB,              -- vantage.v1.ProbeResult, the bytes the agent signed
+    json        TEXT,              -- results stored before schema 4 (JSON form); null when body is set
+    CHECK ((body IS NULL) <> (json IS NULL))
+  );
+  INSERT INTO results_v4 (id, result_id, check_name, vantage, started_at, received_at, json)
+    SELECT rowid, result_id, check_name, vantage, started_at, received_at, json FROM results ORDER BY rowid;
+  DROP TABLE results;
+  ALTER TABLE results_v4 RENAME TO results;
+  `,
 ]
 
 /** Brings the schema up to date; refuses a store written by a newer hub. */

@@ -3,8 +3,8 @@
 // batches the committer gathered, one savepoint per batch); reads of votes and agents come
 // from memory, which mirrors the committed rows (this process is the only writer).
 //
-// What the ack transaction writes per result is one row of `results` (its rowid in arrival
-// order, the unique result_id for dedupe) and nothing else: the history index
+// What the ack transaction writes per result is one row of `results` (its id in arrival order,
+// the unique result_id for dedupe, the protobuf bytes the agent signed) and nothing else: the history index
 // (check, vantage, started_at), whose inserts land on scattered pages, is filled by
 // indexHistory in a transaction of its own, about once a second and before every history
 // query, so queries always see every committed result. A crash between the two only leaves
@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { decodeResult, encodeResult } from '../../proto/codec.ts'
 import type { ProbeResult } from '../../proto/result.ts'
 import { migrate } from './migrations.ts'
 import { openDatabase, type Database, type Statement } from './sqlite.ts'
@@ -27,6 +28,11 @@ export interface BatchInput {
   /** The agent's count of results it had to drop (outbox full), as last reported. */
   dropped: number
   results: ProbeResult[]
+  /**
+   * The vantage.v1.ProbeResult bytes of each result as its agent signed them (views into the
+   * verified payload), stored as they are; encoded from `results` when absent.
+   */
+  bodies?: readonly Uint8Array[]
   /** Hub clock, unix ms. */
   received_at: number
   /** How a check votes; null when the check is not configured (its results are kept, not voted). */
@@ -45,10 +51,15 @@ export interface AgentSeen {
   dropped: number
 }
 
-interface HistoryRow {
+/** A stored result: protobuf bytes, or JSON for results stored before schema 4. */
+interface ResultRow {
+  body: Uint8Array | null
+  json: string | null
+}
+
+interface HistoryRow extends ResultRow {
   id: number
   started_at: string
-  json: string
 }
 
 interface SeqRow {
@@ -70,7 +81,8 @@ interface VoteRow {
   n_down: number
   n_down_impaired: number
   updated_at: number
-  json: string
+  body: Uint8Array | null
+  json: string | null
 }
 
 /** How often committed results are added to the history index (ms). */
@@ -111,7 +123,7 @@ export class Store {
     getSeq: Statement<SeqRow>
     putSeq: Statement
     putVote: Statement
-    getResult: Statement<{ json: string }>
+    getResult: Statement<ResultRow>
     countResults: Statement<{ n: number }>
     maxId: Statement<{ id: number | null }>
     indexRange: Statement
@@ -120,7 +132,7 @@ export class Store {
     historyAllVantages: Statement<HistoryRow>
     historyTail: Statement<HistoryRow>
   }
-  /** Every result with rowid <= this is in results_history (rowids only grow: nothing is deleted). */
+  /** Every result with id <= this is in results_history (ids only grow: nothing is deleted). */
   private indexedTo: number
   private indexTimer: ReturnType<typeof setInterval> | null = null
 
@@ -130,9 +142,7 @@ export class Store {
   ) {
     this.sql = {
       insertResult: db.prepare(
-        `INSERT OR IGNORE INTO results
-           (result_id, check_name, vantage, agent_id, round, started_at, success, challenged, received_at, batch_seq, json)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        'INSERT OR IGNORE INTO results (result_id, check_name, vantage, started_at, received_at, body) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       getSeq: db.prepare('SELECT seq, results_digest FROM agent_seq WHERE agent_id = ?'),
       putSeq: db.prepare(
@@ -144,28 +154,28 @@ export class Store {
             n_down, n_down_impaired, result_id, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      getResult: db.prepare('SELECT json FROM results WHERE result_id = ?'),
+      getResult: db.prepare('SELECT body, json FROM results WHERE result_id = ?'),
       countResults: db.prepare('SELECT count(*) AS n FROM results'),
-      maxId: db.prepare('SELECT max(rowid) AS id FROM results'),
+      maxId: db.prepare('SELECT max(id) AS id FROM results'),
       indexRange: db.prepare(
         `INSERT OR IGNORE INTO results_history (check_name, vantage, started_at, result_id)
-         SELECT check_name, vantage, started_at, result_id FROM results WHERE rowid > ? AND rowid <= ?`,
+         SELECT check_name, vantage, started_at, result_id FROM results WHERE id > ? AND id <= ?`,
       ),
       putMark: db.prepare('INSERT OR REPLACE INTO results_history_mark (one, indexed_to) VALUES (1, ?)'),
       history: db.prepare(
-        `SELECT r.rowid AS id, h.started_at, r.json FROM results_history h JOIN results r ON r.result_id = h.result_id
+        `SELECT r.id, h.started_at, r.body, r.json FROM results_history h JOIN results r ON r.result_id = h.result_id
          WHERE h.check_name = ? AND h.vantage = ? AND h.started_at >= ?
          ORDER BY h.started_at DESC, h.result_id DESC LIMIT ?`,
       ),
       historyAllVantages: db.prepare(
-        `SELECT r.rowid AS id, h.started_at, r.json FROM results_history h JOIN results r ON r.result_id = h.result_id
+        `SELECT r.id, h.started_at, r.body, r.json FROM results_history h JOIN results r ON r.result_id = h.result_id
          WHERE h.check_name = ? AND h.started_at >= ?
          ORDER BY h.started_at DESC, h.result_id DESC LIMIT ?`,
       ),
       // Results not indexed yet (only when indexing failed): a scan of the newest rows.
       historyTail: db.prepare(
-        `SELECT rowid AS id, started_at, json FROM results
-         WHERE rowid > ? AND check_name = ? AND (? IS NULL OR vantage = ?) AND started_at >= ?`,
+        `SELECT id, started_at, body, json FROM results
+         WHERE id > ? AND check_name = ? AND (? IS NULL OR vantage = ?) AND started_at >= ?`,
       ),
     }
     this.applyOne = db.transaction(this.applyOneUnwrapped.bind(this))
@@ -203,7 +213,7 @@ export class Store {
 
   private load(): void {
     const rows = this.db
-      .prepare<VoteRow>('SELECT v.*, r.json FROM votes v JOIN results r ON r.result_id = v.result_id')
+      .prepare<VoteRow>('SELECT v.*, r.body, r.json FROM votes v JOIN results r ON r.result_id = v.result_id')
       .all()
     for (const row of rows) {
       const state: VoteState = {
@@ -219,7 +229,7 @@ export class Store {
         n_challenged: row.n_challenged,
         n_down: row.n_down,
         n_down_impaired: row.n_down_impaired,
-        result: JSON.parse(row.json) as ProbeResult,
+        result: resultOf(row),
         updated_at: row.updated_at,
       }
       this.votes.set(voteKey(state.check, state.vantage), state)
@@ -305,14 +315,11 @@ export class Store {
     // seq === last.seq with the same results is the agent retrying after a lost ack: every
     // result is already stored, so it is acknowledged as duplicates.
     let accepted = 0
-    const { results, received_at, seq } = input
+    const { results, bodies, received_at } = input
     const insert = this.sql.insertResult
     for (let i = 0; i < results.length; i++) {
       const r = results[i]
-      const { changes } = insert.run(
-        r.result_id, r.check, r.vantage, r.agent_id, r.round, r.started_at,
-        r.success ? 1 : 0, r.challenged ? 1 : 0, received_at, seq, JSON.stringify(r),
-      )
+      const { changes } = insert.run(r.result_id, r.check, r.vantage, r.started_at, received_at, bodies?.[i] ?? encodeResult(r))
       if (changes === 0) continue // the same result_id again: counted once
       accepted++
       const rule = input.rule(r.check)
@@ -349,7 +356,7 @@ export class Store {
 
   result(resultId: string): ProbeResult | undefined {
     const row = this.sql.getResult.get(resultId)
-    return row ? (JSON.parse(row.json) as ProbeResult) : undefined
+    return row ? resultOf(row) : undefined
   }
 
   /** Result history, newest first (the operator API builds on this). */
@@ -366,7 +373,7 @@ export class Store {
       const tail = this.sql.historyTail.all(this.indexedTo, q.check, q.vantage ?? null, q.vantage ?? null, since)
       rows = [...rows, ...tail].sort((a, b) => (a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0)).slice(0, limit)
     }
-    return rows.map((r) => JSON.parse(r.json) as ProbeResult)
+    return rows.map(resultOf)
   }
 
   /**
@@ -411,6 +418,10 @@ export class Store {
     this.indexHistory()
     this.db.close()
   }
+}
+
+function resultOf(row: ResultRow): ProbeResult {
+  return row.body ? decodeResult(row.body) : (JSON.parse(row.json!) as ProbeResult)
 }
 
 function voteKey(check: string, vantage: string): string {

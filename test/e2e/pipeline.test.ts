@@ -16,6 +16,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { decodeResult } from '../../proto/codec.ts'
 import type { ProbeResult } from '../../proto/result.ts'
 import { openDatabase, type Database } from '../../hub/store/sqlite.ts'
 import { STORE_FILE } from '../../hub/store/store.ts'
@@ -49,14 +50,14 @@ interface Hit {
   path: string
 }
 
+/** A row of the hub's results table, with the result decoded from the bytes its agent signed. */
 interface StoredResult {
   check_name: CheckName
   vantage: string
+  started_at: string
+  result: ProbeResult
   agent_id: string
   round: number
-  started_at: string
-  success: number
-  json: string
 }
 
 interface VoteRow {
@@ -81,7 +82,13 @@ let db: Database | undefined
 let startedAt: number
 
 const storedResults = (): StoredResult[] =>
-  db!.prepare<StoredResult>('SELECT check_name, vantage, agent_id, round, started_at, success, json FROM results').all()
+  db!
+    .prepare<{ check_name: CheckName; vantage: string; started_at: string; body: Uint8Array }>('SELECT check_name, vantage, started_at, body FROM results')
+    .all()
+    .map((row) => {
+      const result = decodeResult(row.body)
+      return { check_name: row.check_name, vantage: row.vantage, started_at: row.started_at, result, agent_id: result.agent_id, round: result.round }
+    })
 const storedVotes = (): VoteRow[] => db!.prepare<VoteRow>('SELECT * FROM votes ORDER BY check_name, vantage').all()
 
 /** Rounds of `check` for which every agent's result is in the store. */
@@ -209,7 +216,7 @@ describe('hub + four agents in three vantages', () => {
         const mine = all.filter((r) => r.agent_id === a.id && r.check_name === check)
         expect(mine.length, `${a.id} ${check}`).toBeGreaterThanOrEqual(2)
         for (const row of mine) {
-          const r = JSON.parse(row.json) as ProbeResult
+          const r = row.result
           // The hub stamped nothing: vantage and region come from the agent's signed result.
           expect(r).toMatchObject({ check, type: 'http', agent_id: a.id, vantage: a.vantage, region: REGIONS[a.vantage] })
           expect(r.target).toBe(`${targetUrl}${check === 'shop-home' ? '/up' : '/partial'}`)

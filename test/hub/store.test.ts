@@ -1,6 +1,7 @@
 // The SQLite store on its own: migrations, group commit, one savepoint per batch, replay marks.
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { decodeResult, encodeResult } from '../../proto/codec.ts'
 import { Committer, StoreUnavailableError } from '../../hub/store/committer.ts'
 import { MIGRATIONS } from '../../hub/store/migrations.ts'
 import { openDatabase } from '../../hub/store/sqlite.ts'
@@ -35,6 +36,30 @@ describe('Store', () => {
     db.pragma(`user_version = ${MIGRATIONS.length + 1}`)
     db.close()
     expect(() => Store.open(t!.dir)).toThrow(/schema version \d+ is newer than this hub knows/)
+  })
+
+  it('stores each result as the protobuf bytes its agent signed, and reads them back', () => {
+    t = tempDir()
+    const store = Store.open(t.dir)
+    const signed = input('eu-1', 1)
+    signed.bodies = signed.results.map(encodeResult)
+    const unsigned = input('eu-2', 1) // no bodies (a caller without the payload): encoded by the store
+    expect(store.applyBatches([signed, unsigned])).toEqual([
+      { ok: true, accepted: 2, duplicates: 0 },
+      { ok: true, accepted: 2, duplicates: 0 },
+    ])
+    store.close()
+    const db = openDatabase(join(t.dir, STORE_FILE), { readonly: true })
+    const rows = db.prepare<{ result_id: string; body: Uint8Array; json: string | null }>('SELECT result_id, body, json FROM results ORDER BY id').all()
+    db.close()
+    const all = [...signed.results, ...unsigned.results]
+    expect(rows.map((r) => r.result_id)).toEqual(all.map((r) => r.result_id))
+    expect(rows.map((r) => r.json)).toEqual([null, null, null, null])
+    expect(rows.slice(0, 2).map((r) => Buffer.from(r.body))).toEqual(signed.bodies.map((b) => Buffer.from(b)))
+    expect(rows.map((r) => decodeResult(r.body))).toEqual(all)
+    const reopened = Store.open(t.dir)
+    expect(all.map((r) => reopened.result(r.result_id))).toEqual(all)
+    reopened.close()
   })
 
   it('keeps the seq high-water mark across a reopen', () => {
