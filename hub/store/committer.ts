@@ -1,6 +1,8 @@
 // Group commit: batches verified in the same turn of the event loop are written in one
-// transaction (one fsync), and each caller's promise settles only after that COMMIT returned.
-// That is the "ack only after the batch is committed" rule, without one fsync per batch.
+// transaction, and each caller's promise settles only after that COMMIT returned and the store
+// said it is durable (an fsync of the WAL on the thread pool, shared by the groups committed
+// meanwhile). That is the "ack only after the batch is committed" rule, without one fsync per
+// batch and without the event loop waiting for the disk.
 //
 // Under load, batches arrive a little apart (each is decoded on the main thread after its
 // signature checked out on the thread pool), so "the same turn" alone mostly commits them one
@@ -30,6 +32,8 @@ export class Committer {
   /** Batches under verification (see expect()). */
   private verifying = 0
   private waitTimer: ReturnType<typeof setTimeout> | null = null
+  /** Groups committed and waiting for the store to say they are durable. */
+  private syncing = 0
 
   constructor(
     private readonly store: Store,
@@ -72,7 +76,7 @@ export class Committer {
   async drain(): Promise<void> {
     this.closed = true
     if (this.queue.length > 0) this.schedule() // no more waiting for batches under verification
-    if (this.queue.length === 0 && !this.scheduled) return
+    if (this.isIdle()) return
     await new Promise<void>((resolve) => this.idle.push(resolve))
   }
 
@@ -103,7 +107,15 @@ export class Committer {
     const group = this.queue.splice(0, this.maxBatches)
     if (this.queue.length > 0) this.schedule()
     if (group.length > 0) this.commit(group)
-    if (this.queue.length === 0 && !this.scheduled) for (const done of this.idle.splice(0)) done()
+    this.notifyIdle()
+  }
+
+  private isIdle(): boolean {
+    return this.queue.length === 0 && !this.scheduled && this.syncing === 0
+  }
+
+  private notifyIdle(): void {
+    if (this.isIdle()) for (const done of this.idle.splice(0)) done()
   }
 
   private commit(group: Pending[]): void {
@@ -117,14 +129,32 @@ export class Committer {
       for (const p of group) p.reject(new StoreUnavailableError(`the store could not commit: ${error.message}`, { cause: error }))
       return
     }
+    const committed: [Pending, BatchOutcome][] = []
     group.forEach((p, i) => {
       const outcome = outcomes[i]
       if (outcome instanceof Error) {
         this.onError(outcome, 1)
         p.reject(new StoreUnavailableError(`the store could not commit this batch: ${outcome.message}`, { cause: outcome }))
       } else {
-        p.resolve(outcome)
+        committed.push([p, outcome])
       }
+    })
+    if (committed.length === 0) return
+    this.syncing++
+    this.store.durable().then(
+      () => {
+        for (const [p, outcome] of committed) p.resolve(outcome)
+      },
+      (err: unknown) => {
+        // Committed, but not known to be on disk: not acknowledged. The agent re-sends, and the
+        // results already stored count as duplicates.
+        const error = err instanceof Error ? err : new Error(String(err))
+        this.onError(error, committed.length)
+        for (const [p] of committed) p.reject(new StoreUnavailableError(`the store could not sync to disk: ${error.message}`, { cause: error }))
+      },
+    ).finally(() => {
+      this.syncing--
+      this.notifyIdle()
     })
   }
 }

@@ -10,7 +10,7 @@
 // query, so queries always see every committed result. A crash between the two only leaves
 // the index behind: the next start (or the next run) catches up from results_history_mark.
 import { createHash } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { decodeResult, encodeResult } from '../../proto/codec.ts'
 import type { ProbeResult } from '../../proto/result.ts'
@@ -92,10 +92,9 @@ export type StoreSync = 'full' | 'normal'
 
 export interface StoreOptions {
   /**
-   * SQLite `synchronous` (WAL mode). full (default): the WAL is fsynced at every commit, so an
-   * acknowledged result survives power loss and OS crashes. normal: no fsync per commit; an
-   * acknowledged result survives the hub process being killed (its WAL frames are in the OS),
-   * not a power loss.
+   * full (default): durable() fsyncs the WAL, so an acknowledged result survives power loss and
+   * OS crashes. normal: durable() returns at once; an acknowledged result survives the hub
+   * process being killed (its WAL frames are in the OS), not a power loss.
    */
   sync?: StoreSync
 }
@@ -136,9 +135,16 @@ export class Store {
   private indexedTo: number
   private indexTimer: ReturnType<typeof setInterval> | null = null
 
+  /** The WAL's file descriptor for durable() (opened at the first call). */
+  private walFd: number | null = null
+  /** The fsync in progress, and the one queued behind it (it covers commits made since). */
+  private syncing: Promise<void> | null = null
+  private queuedSync: Promise<void> | null = null
+
   private constructor(
     private readonly db: Database,
     readonly file: string,
+    readonly sync: StoreSync,
   ) {
     this.sql = {
       insertResult: db.prepare(
@@ -195,16 +201,17 @@ export class Store {
     const db = openDatabase(file)
     try {
       db.pragma('journal_mode = WAL')
-      // WAL with synchronous=NORMAL already survives a killed process (a commit's WAL frames
-      // reach the OS with write() before COMMIT returns), but loses the last commits on power
-      // loss or an OS crash. An ack makes the agent delete its copy, so by default an
-      // acknowledged result must survive those too: FULL fsyncs the WAL at every commit (one
-      // fsync per group commit, not per batch; ~0.2 ms here). The `sync: 'normal'` option
-      // (not in hub.yaml) trades that for the process-kill guarantee only.
-      db.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`)
+      // WAL with synchronous=NORMAL survives a killed process (a commit's WAL frames reach the
+      // OS with write() before COMMIT returns) but may lose the last commits on power loss or
+      // an OS crash; its checkpoints still fsync the WAL before copying it, so the database
+      // stays consistent. An ack makes the agent delete its copy, so by default an acknowledged
+      // result must survive those too: rather than synchronous=FULL, which fsyncs inside COMMIT
+      // and so blocks the event loop, durable() fsyncs the WAL on the thread pool and the
+      // committer acknowledges after it (see hub/store/committer.ts).
+      db.pragma('synchronous = NORMAL')
       db.pragma('foreign_keys = ON')
       migrate(db, file)
-      return new Store(db, file)
+      return new Store(db, file, options.sync ?? 'full')
     } catch (err) {
       db.close()
       throw err
@@ -290,6 +297,41 @@ export class Store {
       }
     }
     return outcomes
+  }
+
+  /**
+   * Resolves once every transaction committed before the call is on stable storage: an fsync of
+   * the WAL on the thread pool, shared by all the callers that arrive while one is running (the
+   * next starts when it ends, since it must cover their commits). With sync 'normal', at once.
+   */
+  durable(): Promise<void> {
+    if (this.sync === 'normal') return Promise.resolve()
+    if (!this.syncing) return (this.syncing = this.fsyncWal())
+    this.queuedSync ??= this.syncing.then(
+      () => this.startQueued(),
+      () => this.startQueued(),
+    )
+    return this.queuedSync
+  }
+
+  private startQueued(): Promise<void> {
+    this.queuedSync = null
+    return (this.syncing = this.fsyncWal())
+  }
+
+  private fsyncWal(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      try {
+        // The WAL exists once a transaction committed (and until the last connection closes).
+        this.walFd ??= openSync(`${this.file}-wal`, 'r+')
+      } catch (err) {
+        reject(err)
+        return
+      }
+      fdatasync(this.walFd, (err) => (err ? reject(err) : resolve()))
+    }).finally(() => {
+      if (!this.queuedSync) this.syncing = null
+    })
   }
 
   /** Subscribes to commits (see CommitListener); returns the unsubscribe function. */
@@ -417,6 +459,8 @@ export class Store {
     if (!this.db.open) return
     this.indexHistory()
     this.db.close()
+    if (this.walFd !== null) closeSync(this.walFd)
+    this.walFd = null
   }
 }
 
