@@ -35,6 +35,10 @@ const KEEP = process.env.KEEP === '1'
 const CHECKS = 100
 const CHECK_INTERVAL_MS = 30_000
 const RUNNER = join(import.meta.dirname, 'ingest-runner.ts')
+/** The hub runs as deploy/systemd/vantage-hub.service and deploy/Dockerfile.hub run it. */
+const HUB_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(
+  readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'systemd', 'vantage-hub.service'), 'utf8'),
+)?.[1] ?? ''
 
 if (execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() !== '100') {
   throw new Error('the runner reads /proc CPU times assuming CLK_TCK = 100')
@@ -288,6 +292,7 @@ ${checks.join('\n')}
             ? null
             : await spawnHub(t.dir, ['--config', 'hub.yaml', '--data', join(t.dir, `hub-data-${name}`)], {
                 nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
+                env: { ...process.env, NODE_OPTIONS: HUB_NODE_OPTIONS },
               })
         if (hub) processes.push(hub)
         const spec: RunnerSpec = {
