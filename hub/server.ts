@@ -15,7 +15,7 @@ import { alertRoutes } from './alerts/plugin.ts'
 import { loadHubConfig, type HubConfig } from './config.ts'
 import { startGrpcIngest, stopGrpc } from './ingest/grpc.ts'
 import { ingestRoutes } from './ingest/http.ts'
-import { Ingest } from './ingest/ingest.ts'
+import { Ingest, voteRule } from './ingest/ingest.ts'
 import { HubMetrics } from './metrics/metrics.ts'
 import { metricsRoutes } from './metrics/plugin.ts'
 import { openHubPushgateway, PUSHGATEWAY_PREFIX, pushgatewayFrameworkErrors, pushgatewayRoutes, type HubPushgateway } from './pushgateway/index.ts'
@@ -68,7 +68,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   // Maintenance windows from hub.yaml and the operator API (kept beside the store).
   const maintenance = new MaintenanceBook(config, join(current.data, MAINTENANCE_FILE))
 
-  const store = Store.open(current.data)
+  // The rule replays into the votes what a crash left out of the votes table (see the store).
+  const store = Store.open(current.data, { rule: (check, vantage) => voteRule(current, check, vantage) })
   logger.info({ file: store.file }, 'store opened')
   store.onVoteChange = (v, previous) =>
     logger.info({ check: v.check, vantage: v.vantage, vote: v.vote, previous: previous?.vote ?? null, round: v.round, agents: v.agents }, 'vote changed')

@@ -12,6 +12,8 @@ export interface Statement<Row = unknown> {
   run(...params: unknown[]): RunResult
   get(...params: unknown[]): Row | undefined
   all(...params: unknown[]): Row[]
+  /** Rows one at a time, for result sets too large to hold at once. */
+  iterate(...params: unknown[]): IterableIterator<Row>
 }
 
 export interface Database {

@@ -128,7 +128,7 @@ export class Ingest {
 }
 
 /** Votes only for configured checks, from the vantages that are assigned to run them. */
-function voteRule(cfg: HubConfig, checkName: string, vantage: string): VoteRule | null {
+export function voteRule(cfg: HubConfig, checkName: string, vantage: string): VoteRule | null {
   const check = cfg.checks.get(checkName)
   if (!check || !check.vantages.includes(vantage)) return null
   return { interval_ms: check.spec.interval_ms, stale_after_ms: check.stale_after_ms }

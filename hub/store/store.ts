@@ -4,11 +4,13 @@
 // from memory, which mirrors the committed rows (this process is the only writer).
 //
 // What the ack transaction writes per result is one row of `results` (its id in arrival order,
-// the unique result_id for dedupe, the protobuf bytes the agent signed) and nothing else: the history index
-// (check, vantage, started_at), whose inserts land on scattered pages, is filled by
+// the unique result_id for dedupe, the protobuf bytes the agent signed) and nothing else. What
+// derives from the results (the history index (check, vantage, started_at), whose inserts land
+// on scattered pages, and the votes table, rewritten by nearly every batch) is written by
 // indexHistory in a transaction of its own, about once a second and before every history
-// query, so queries always see every committed result. A crash between the two only leaves
-// the index behind: the next start (or the next run) catches up from results_history_mark.
+// query, so queries always see every committed result; memory holds the current votes. A
+// crash between the two only leaves the derived rows behind: the next start catches up from
+// results_history_mark, indexing those results and replaying them into the votes.
 import { createHash } from 'node:crypto'
 import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
@@ -97,6 +99,11 @@ export interface StoreOptions {
    * process being killed (its WAL frames are in the OS), not a power loss.
    */
   sync?: StoreSync
+  /**
+   * How each (check, vantage) votes, as ingest would say: used at open to replay into the votes
+   * the results a crash left out of them. Without it those results are indexed, not replayed.
+   */
+  rule?: (check: string, vantage: string) => VoteRule | null
 }
 
 export type VoteListener = (next: VoteState, previous: VoteState | undefined) => void
@@ -131,9 +138,14 @@ export class Store {
     historyAllVantages: Statement<HistoryRow>
     historyTail: Statement<HistoryRow>
   }
-  /** Every result with id <= this is in results_history (ids only grow: nothing is deleted). */
+  /**
+   * Every result with id <= this is in results_history and in the votes table (ids only grow:
+   * nothing is deleted).
+   */
   private indexedTo: number
   private indexTimer: ReturnType<typeof setInterval> | null = null
+  /** Votes changed in memory since indexHistory last wrote the votes table. */
+  private readonly unsavedVotes = new Map<string, VoteState>()
 
   /** The WAL's file descriptor for durable() (opened at the first call). */
   private walFd: number | null = null
@@ -145,6 +157,7 @@ export class Store {
     private readonly db: Database,
     readonly file: string,
     readonly sync: StoreSync,
+    rule: StoreOptions['rule'],
   ) {
     this.sql = {
       insertResult: db.prepare(
@@ -189,6 +202,7 @@ export class Store {
     this.indexedTo = (db.prepare<{ indexed_to: number }>('SELECT indexed_to FROM results_history_mark').get()?.indexed_to) ?? 0
     this.load()
     // Catch up with what the last run committed but did not index (a crash), then keep up.
+    if (rule) this.replayVotes(rule)
     this.indexHistory()
     this.indexTimer = setInterval(() => this.indexHistory(), HISTORY_INDEX_MS)
     this.indexTimer.unref?.()
@@ -211,7 +225,7 @@ export class Store {
       db.pragma('synchronous = NORMAL')
       db.pragma('foreign_keys = ON')
       migrate(db, file)
-      return new Store(db, file, options.sync ?? 'full')
+      return new Store(db, file, options.sync ?? 'full', options.rule)
     } catch (err) {
       db.close()
       throw err
@@ -270,14 +284,13 @@ export class Store {
             outcomes.push(err instanceof Error ? err : new Error(String(err)))
           }
         }
-        // Each (check, vantage) once per transaction, however many results it took.
-        for (const v of pendingVotes.values()) this.writeVote(v)
       })
       .immediate()
-    // Committed: now memory may follow.
+    // Committed: now memory may follow (the votes table follows with the history index).
     for (const [k, v] of pendingVotes) {
       const previous = this.votes.get(k)
       this.votes.set(k, v)
+      this.unsavedVotes.set(k, v)
       if (previous?.vote === v.vote) continue
       try {
         this.onVoteChange(v, previous)
@@ -382,6 +395,23 @@ export class Store {
     )
   }
 
+  /** Merges the results past the mark (committed, not yet in the votes table) into the votes. */
+  private replayVotes(rule: NonNullable<StoreOptions['rule']>): void {
+    const rows = this.db
+      .prepare<ResultRow & { received_at: number }>('SELECT body, json, received_at FROM results WHERE id > ? ORDER BY id')
+      .iterate(this.indexedTo)
+    for (const row of rows) {
+      const r = resultOf(row)
+      const voteRule = rule(r.check, r.vantage)
+      if (!voteRule) continue
+      const key = voteKey(r.check, r.vantage)
+      const next = mergeVote(this.votes.get(key), r, voteRule, row.received_at)
+      if (!next) continue
+      this.votes.set(key, next)
+      this.unsavedVotes.set(key, next)
+    }
+  }
+
   /** The latest committed vote per (check, vantage). */
   currentVotes(): IterableIterator<VoteState> {
     return this.votes.values()
@@ -426,15 +456,18 @@ export class Store {
   indexHistory(): boolean {
     if (!this.db.open) return false
     const upTo = this.maxResultId()
-    if (upTo <= this.indexedTo) return true
+    if (upTo <= this.indexedTo && this.unsavedVotes.size === 0) return true
     try {
       this.db
         .transaction(() => {
           this.sql.indexRange.run(this.indexedTo, upTo)
+          // Each (check, vantage) once, however many results it took since the last time.
+          for (const v of this.unsavedVotes.values()) this.writeVote(v)
           this.sql.putMark.run(upTo)
         })
         .immediate()
       this.indexedTo = upTo
+      this.unsavedVotes.clear()
       return true
     } catch {
       return false

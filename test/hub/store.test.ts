@@ -133,6 +133,45 @@ describe('history', () => {
     reopened.close()
   })
 
+  it('writes votes with the history index, not in the ack, and replays into them at open what a crash left out', () => {
+    t = tempDir()
+    const store = Store.open(t.dir)
+    const now = Date.now()
+    const round = Math.floor(now / RULE.interval_ms)
+    const mk = (vantage: string, agent: string, success: boolean) =>
+      result({ check: 'shop', vantage, agent_id: agent, round, success, started_at: new Date(now).toISOString() })
+    const batches = [
+      input('eu-1', 1, 0, { results: [mk('eu-west', 'eu-1', false)], received_at: now }),
+      input('eu-2', 1, 0, { results: [mk('eu-west', 'eu-2', true)], received_at: now }),
+      input('us-1', 1, 0, { vantage: 'us-east', results: [mk('us-east', 'us-1', false)], received_at: now }),
+    ]
+    store.applyBatches(batches)
+    const votesOnDisk = () => {
+      const db = openDatabase(join(t!.dir, STORE_FILE), { readonly: true })
+      const rows = db.prepare<{ vantage: string; vote: string; n_results: number }>('SELECT vantage, vote, n_results FROM votes ORDER BY vantage').all()
+      db.close()
+      return rows
+    }
+    expect(votesOnDisk()).toEqual([]) // committed and acknowledged, the derived rows not yet written
+    const inMemory = [store.vote('shop', 'eu-west'), store.vote('shop', 'us-east')]
+    expect(inMemory.map((v) => [v?.vote, v?.n_results])).toEqual([['up', 2], ['down', 1]])
+    store.indexHistory()
+    expect(votesOnDisk()).toEqual([
+      { vantage: 'eu-west', vote: 'up', n_results: 2 },
+      { vantage: 'us-east', vote: 'down', n_results: 1 },
+    ])
+    store.close()
+
+    // As a SIGKILL before the indexer ever ran would leave it.
+    const db = openDatabase(join(t.dir, STORE_FILE))
+    db.exec('DELETE FROM votes; DELETE FROM results_history; UPDATE results_history_mark SET indexed_to = 0')
+    db.close()
+    const replayed = Store.open(t.dir, { rule: (check) => (check === 'shop' ? { ...RULE, stale_after_ms: 10 * 60_000 } : null) })
+    expect([replayed.vote('shop', 'eu-west'), replayed.vote('shop', 'us-east')]).toEqual(inMemory.map((v) => ({ ...v, updated_at: now })))
+    replayed.close()
+    expect(votesOnDisk()).toHaveLength(2)
+  })
+
   it('upgrades a store of schema 2: its results, votes and history keep working, and the per-result indexes are gone', () => {
     t = tempDir()
     const file = join(t.dir, STORE_FILE)
