@@ -93,10 +93,11 @@ export class MaintenanceBook {
 
   private configEntries(check?: string): MaintenanceEntry[] {
     const out: MaintenanceEntry[] = []
-    for (const [name, c] of this.config().checks) {
-      if (check !== undefined && name !== check) continue
-      c.maintenance?.forEach((w, i) => out.push({ id: `config-${i}`, check: name, ...w, source: 'config' }))
-    }
+    const add = (name: string, c: HubCheck | undefined) =>
+      c?.maintenance?.forEach((w, i) => out.push({ id: `config-${i}`, check: name, ...w, source: 'config' }))
+    // One check: a lookup, not a walk over every check (the quorum engine asks for each check).
+    if (check !== undefined) add(check, this.config().checks.get(check))
+    else for (const [name, c] of this.config().checks) add(name, c)
     return out
   }
 

@@ -2,9 +2,16 @@
 // (tally.ts, machine.ts), incidents, mutes and acks. It is the only writer of the quorum view
 // (types.ts) that /metrics, the review API, the review page and the alerting read.
 //
-// It runs after every store commit (votes of a new round, agents seen) and on a timer armed for
-// the next thing that changes without traffic (a vote turning stale, a `for` or `resolve_after`
-// wait ending, a mute expiring, an agent going quiet), so staleness is noticed with no traffic.
+// It runs after store commits (votes of a new round, agents seen) and on a timer armed for the
+// next thing that changes without traffic (a vote turning stale, a `for` or `resolve_after` wait
+// ending, a mute expiring, an agent going quiet), so staleness is noticed with no traffic.
+// Commits are coalesced per check, like the Pushgateway feed (hub/pushgateway/feed.ts): a check
+// not evaluated for a commit in the last `coalesceMs` is evaluated at once (a quiet hub reacts
+// immediately); a check touched again within that interval is marked dirty and evaluated when its
+// interval ends, all dirty checks on one timer. Under ingest load (hundreds of group commits a
+// second, each touching most checks) that is one evaluation per check per interval instead of one
+// per commit. Readers (snapshot, check, current, incidents) evaluate the dirty checks first, so
+// nobody sees a view older than the last commit; mutes, acks and maintenance act at once.
 // Clock and timers are injected: tests drive time. Every decision is persisted (migration 2)
 // and restored on start: a restarted hub neither re-opens nor forgets an outage.
 import type { Clock, Logger } from '../../agent/core/probe.ts'
@@ -15,7 +22,7 @@ import type { CheckStateRow, EvidenceEntry, IncidentQuery, MuteRow, VantageVoteR
 import type { AgentSeen, Store } from '../store/store.ts'
 import type { VoteState } from '../store/vote.ts'
 import { deadline as machineDeadline, step } from './machine.ts'
-import { effectiveVote, leafFingerprints, tally, type Tally } from './tally.ts'
+import { effectiveVote, isEligible, leafFingerprints, tally, type Tally } from './tally.ts'
 import type { CheckView, Incident, QuorumChange, QuorumSnapshot, StaleAgent, VantageView } from './types.ts'
 
 export interface QuorumEngineOptions {
@@ -26,7 +33,26 @@ export interface QuorumEngineOptions {
   logger: Logger
   /** Longest wait between two evaluations, even when nothing is due (default 60 s). */
   maxWaitMs?: number
+  /**
+   * Shortest time between two commit-driven evaluations of one check, in ms (default
+   * QUORUM_COALESCE_MS); 0 evaluates every commit at once.
+   */
+  coalesceMs?: number
+  /**
+   * Monotonic ms for the coalescing interval. Default: performance.now() with the system timers;
+   * with injected timers, the injected clock (fake timers count fake time: an interval measured
+   * in real time would never end under them, or end at random).
+   */
+  now?: () => number
 }
+
+/**
+ * Quorum rules are in seconds (rounds of at least 1 s, `for` and `resolve_after` in seconds or
+ * minutes): a commit's effect reaching the view, the listeners and the alerting at most 100 ms
+ * late changes no decision anyone can act on, while it caps the work at about 10 evaluations per
+ * check per second however many commits ingest makes (hundreds a second under load).
+ */
+export const QUORUM_COALESCE_MS = 100
 
 export type QuorumListener = (snapshot: QuorumSnapshot, change: QuorumChange) => void
 
@@ -62,7 +88,15 @@ interface CheckRuntime {
   deadline: number | null
   /** Config fingerprint last warned about (an unreachable K). */
   warned: string | null
+  /** The check and vantages (config objects) warnUnreachable last looked at: unchanged, nothing to redo. */
+  warnedFor: { check: HubCheck; vantages: HubConfig['vantages'] } | null
+  /** The ack shown on the view, read once per ack id (acks are never updated). */
+  ack: { id: number; view: CheckView['ack'] } | null
+  /** What updateEvidence last brought the open incident up to (incident, failing vantages, their latest results). */
+  evidenceKey: string | null
 }
+
+type Input = { vantage: string; failure_domain?: string; vote: VantageVoteRow['vote']; impaired: boolean; stored: VoteState | undefined; mute: MuteRow | undefined }
 
 const DEFAULT_MAX_WAIT_MS = 60_000
 
@@ -73,6 +107,8 @@ export class QuorumEngine {
   private readonly timers: Timers
   private readonly logger: Logger
   private readonly maxWaitMs: number
+  private readonly coalesceMs: number
+  private readonly monotonic: () => number
   private readonly checks = new Map<string, CheckRuntime>()
   private readonly mutes = new Map<string, MuteRow>()
   private readonly listeners = new Set<QuorumListener>()
@@ -85,6 +121,17 @@ export class QuorumEngine {
   private unsubscribe: (() => void) | null = null
   private busy = false
   private running = false
+  /** Checks touched by commits and not evaluated since (their interval had not ended). */
+  private readonly dirty = new Set<string>()
+  /** Monotonic ms when each check last evaluated commits (at once, or when its interval ended). */
+  private readonly lastCommitEval = new Map<string, number>()
+  /** A commit changed the agents seen and stale agents have not been recomputed since. */
+  private agentsDirty = false
+  /** Monotonic ms of the last evaluation (every evaluation recomputes stale agents). */
+  private lastAgentsEval: number | null = null
+  private coalesceTimer: unknown = null
+  /** Per-vantage stale threshold (shortest stale_after of its checks), for one config. */
+  private agentLimits: { cfg: HubConfig; limits: Map<string, number> } | null = null
 
   constructor(opts: QuorumEngineOptions) {
     this.store = opts.store
@@ -93,6 +140,9 @@ export class QuorumEngine {
     this.timers = opts.timers ?? systemTimers
     this.logger = opts.logger
     this.maxWaitMs = opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS
+    this.coalesceMs = Math.max(0, opts.coalesceMs ?? QUORUM_COALESCE_MS)
+    const clock = opts.clock
+    this.monotonic = opts.now ?? (opts.timers && opts.timers !== systemTimers ? () => clock.now() : () => performance.now())
   }
 
   /** Restores the persisted decisions, evaluates every check and starts listening and timing. */
@@ -120,7 +170,7 @@ export class QuorumEngine {
     this.evaluate()
   }
 
-  /** Stops the timer and the store subscription (the store stays open). */
+  /** Stops the timers and the store subscription (the store stays open; dirty checks are dropped). */
   stop(): void {
     this.running = false
     this.unsubscribe?.()
@@ -128,6 +178,12 @@ export class QuorumEngine {
     if (this.timer !== null) this.timers.clearTimeout(this.timer)
     this.timer = null
     this.timerAt = null
+    if (this.coalesceTimer !== null) this.timers.clearTimeout(this.coalesceTimer)
+    this.coalesceTimer = null
+    this.dirty.clear()
+    this.lastCommitEval.clear()
+    this.agentsDirty = false
+    this.lastAgentsEval = null
   }
 
   /** Subscribes to changes (state transitions, votes, flags, stale agents); returns the unsubscribe function. */
@@ -148,8 +204,12 @@ export class QuorumEngine {
     return this.current()
   }
 
-  /** The view as last evaluated (no evaluation: for readers that just had snapshot()). */
+  /**
+   * The view as last evaluated, for readers that just had snapshot(): only checks touched by
+   * commits since (dirty, their interval not over) are evaluated first.
+   */
   current(): QuorumSnapshot {
+    this.flushDirty()
     const cfg = this.config()
     const checks: CheckView[] = []
     for (const name of cfg.checks.keys()) {
@@ -167,11 +227,18 @@ export class QuorumEngine {
   }
 
   incidents(q: IncidentQuery = {}): Incident[] {
+    this.flushDirty()
     return this.store.quorum.incidents(q)
   }
 
   incident(id: number): Incident | undefined {
+    this.flushDirty()
     return this.store.quorum.incident(id)
+  }
+
+  /** Checks touched by commits whose evaluation waits for the end of their interval (tests, diagnostics). */
+  deferred(): string[] {
+    return [...this.dirty]
   }
 
   /** Active mutes (expired ones are dropped at the next evaluation). */
@@ -221,13 +288,88 @@ export class QuorumEngine {
 
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * Checks not evaluated for a commit in the last coalesceMs are evaluated now; the others are
+   * marked dirty and evaluated when their interval ends (or by the next reader).
+   */
   private onCommit(votes: readonly VoteState[]): void {
     if (!this.running) return
     const cfg = this.config()
-    const names = new Set<string>()
-    for (const v of votes) if (cfg.checks.has(v.check)) names.add(v.check)
+    const now = this.monotonic()
+    const due = new Set<string>()
+    for (const v of votes) {
+      const name = v.check
+      // One entry per (check, vantage): a check already due or dirty is done.
+      if (due.has(name) || this.dirty.has(name) || !cfg.checks.has(name)) continue
+      // A commit during an evaluation (a listener's doing) waits for the timer, not lost.
+      if (this.busy || !this.quiet(this.lastCommitEval.get(name), now)) this.dirty.add(name)
+      else due.add(name)
+    }
     // Agents seen changed too: stale agents are recomputed by every evaluation.
-    this.evaluate(names)
+    const agentsDue = !this.busy && this.quiet(this.lastAgentsEval ?? undefined, now)
+    if (due.size > 0 || agentsDue) {
+      for (const name of due) this.lastCommitEval.set(name, now)
+      this.evaluate(due)
+    } else {
+      this.agentsDirty = true
+    }
+    this.armCoalesce()
+  }
+
+  /** Whether an interval that began at `last` (monotonic ms) is over; a clock that went back ends it. */
+  private quiet(last: number | undefined, now: number): boolean {
+    return last === undefined || now - last >= this.coalesceMs || now < last
+  }
+
+  /** One timer for every dirty check, at the earliest end of their intervals. */
+  private armCoalesce(): void {
+    if (this.coalesceTimer !== null || !this.running || (this.dirty.size === 0 && !this.agentsDirty)) return
+    let at = Infinity
+    for (const name of this.dirty) at = Math.min(at, (this.lastCommitEval.get(name) ?? -Infinity) + this.coalesceMs)
+    if (this.agentsDirty) at = Math.min(at, (this.lastAgentsEval ?? -Infinity) + this.coalesceMs)
+    const handle = this.timers.setTimeout(this.flushDue, Math.max(0, Math.ceil(at - this.monotonic())))
+    ;(handle as { unref?: () => void } | null)?.unref?.()
+    this.coalesceTimer = handle
+  }
+
+  private readonly flushDue = (): void => {
+    this.coalesceTimer = null
+    if (!this.running) return
+    const now = this.monotonic()
+    let due = [...this.dirty].filter((name) => this.quiet(this.lastCommitEval.get(name), now))
+    const agentsDue = this.agentsDirty && this.quiet(this.lastAgentsEval ?? undefined, now)
+    // The timer fired with nothing due (a timer a hair early, or a clock out of step with the
+    // timers): the timer decides, so a dirty check never waits for a clock that does not move.
+    if (due.length === 0 && !agentsDue) due = [...this.dirty]
+    if (due.length > 0 || this.agentsDirty) this.evaluate(due)
+    this.armCoalesce()
+  }
+
+  /** Evaluates every dirty check now (readers: nobody sees a view older than the last commit). */
+  private flushDirty(): void {
+    if (!this.running || this.busy || (this.dirty.size === 0 && !this.agentsDirty)) return
+    this.evaluate([...this.dirty])
+    if (this.dirty.size === 0 && !this.agentsDirty && this.coalesceTimer !== null) {
+      this.timers.clearTimeout(this.coalesceTimer)
+      this.coalesceTimer = null
+    }
+  }
+
+  /**
+   * Checks evaluated now (`names`; undefined: every configured check) are no longer dirty: a
+   * dirty one's interval starts again now. Stale agents are recomputed by every evaluation.
+   */
+  private settleDirty(cfg: HubConfig, names: string[] | undefined): void {
+    const now = this.monotonic()
+    if (names === undefined) {
+      for (const name of this.dirty) if (cfg.checks.has(name)) this.lastCommitEval.set(name, now)
+      this.dirty.clear()
+      for (const name of this.lastCommitEval.keys()) if (!cfg.checks.has(name)) this.lastCommitEval.delete(name)
+    } else {
+      for (const name of names) if (this.dirty.delete(name) && cfg.checks.has(name)) this.lastCommitEval.set(name, now)
+    }
+    this.agentsDirty = false
+    this.lastAgentsEval = now
   }
 
   /**
@@ -241,19 +383,27 @@ export class QuorumEngine {
     try {
       const now = this.clock.now()
       const cfg = this.config()
-      const all = only === undefined
-      this.store.quorum.transaction(() => {
-        const mutesExpired = this.expireMutes(now)
-        const names = all || mutesExpired ? [...cfg.checks.keys()] : [...only].filter((n) => cfg.checks.has(n))
-        for (const name of names) {
-          const changed = this.evaluateCheck(cfg, cfg.checks.get(name)!, now, change)
-          if (changed || (forceChanged && !all)) change.checks.push(name)
-        }
-        if (all) this.closeRemoved(cfg, now, change)
-      })
+      const requested = only === undefined ? undefined : [...only]
+      const expired = this.expiredMutes(now)
+      const every = requested === undefined || expired.length > 0
+      const names = every ? [...cfg.checks.keys()] : requested.filter((n) => cfg.checks.has(n))
+      this.settleDirty(cfg, every ? undefined : requested)
+      // No check and no expired mute (a commit of agents seen only): nothing to write.
+      if (names.length > 0 || expired.length > 0 || requested === undefined) {
+        this.store.quorum.transaction(() => {
+          this.expireMutes(expired)
+          for (const name of names) {
+            const changed = this.evaluateCheck(cfg, cfg.checks.get(name)!, now, change)
+            if (changed || (forceChanged && requested !== undefined)) change.checks.push(name)
+          }
+          if (requested === undefined) this.closeRemoved(cfg, now, change)
+        })
+      }
       change.stale_agents = this.updateStaleAgents(cfg, now)
     } catch (err) {
       this.logger.error({ error: (err as Error).message }, 'quorum evaluation failed')
+      // The transaction rolled back: incidents are compared with the store again next time.
+      for (const rt of this.checks.values()) rt.evidenceKey = null
     } finally {
       this.busy = false
     }
@@ -273,7 +423,9 @@ export class QuorumEngine {
     }
 
     // Each configured vantage's vote.
-    const inputs: { vantage: string; failure_domain?: string; vote: VantageVoteRow['vote']; impaired: boolean; stored: VoteState | undefined; mute: MuteRow | undefined }[] = []
+    const inputs: Input[] = []
+    // The results behind live votes (certificate comparison).
+    const latest: ProbeResult[] = []
     let nextStale: number | null = null
     for (const vantage of check.vantages) {
       const stored = this.store.vote(name, vantage)
@@ -298,6 +450,7 @@ export class QuorumEngine {
         }
       }
       inputs.push({ vantage, failure_domain: cfg.vantages.get(vantage)?.failure_domain, vote: eff.vote, impaired: eff.impaired, stored, mute })
+      if (eff.vote !== 'stale' && stored) latest.push(stored.result)
     }
 
     const t = tally(inputs, check.quorum.min_down)
@@ -327,10 +480,9 @@ export class QuorumEngine {
       change.transitions.push({ check: name, from: tr.from, to: tr.to, at: now, incident_id: row.incident_id })
     }
     // While in outage, the incident keeps the evidence current: new failing vantages, last results.
-    if (row.incident_id !== null && row.state === 'outage' && transitions.length === 0) this.updateEvidence(row.incident_id, name, t.failing)
+    if (row.incident_id !== null && row.state === 'outage' && transitions.length === 0) this.updateEvidence(rt, row.incident_id, name, t.failing)
 
     // The view.
-    const latest = inputs.filter((i) => i.vote !== 'stale' && i.stored).map((i) => i.stored!.result)
     const certMismatch = leafFingerprints(latest).length > 1
     const healthy = row.state === 'ok' && !t.disagreement && !t.all_challenged && !certMismatch
     if (rt.healthy === false && healthy && row.ack_id !== null) {
@@ -362,7 +514,7 @@ export class QuorumEngine {
     cfg: HubConfig,
     check: HubCheck,
     rt: CheckRuntime,
-    inputs: { vantage: string; failure_domain?: string; vote: VantageVoteRow['vote']; impaired: boolean; stored: VoteState | undefined; mute: MuteRow | undefined }[],
+    inputs: Input[],
     t: Tally,
     certMismatch: boolean,
     now: number,
@@ -378,7 +530,8 @@ export class QuorumEngine {
         agents: i.stored ? [...i.stored.agents] : [],
         latest: i.stored?.result ?? null,
         since: rt.vantages.get(i.vantage)?.since ?? now,
-        eligible: t.eligible_vantages.includes(i.vantage),
+        // Exactly the vantages tally() counts (t.eligible_vantages), without a search per vantage.
+        eligible: isEligible(i),
       }
       if (i.mute && isActive(i.mute, now)) v.mute = i.mute.by ? { reason: i.mute.reason, until: i.mute.until, by: i.mute.by } : { reason: i.mute.reason, until: i.mute.until }
       return v
@@ -404,8 +557,11 @@ export class QuorumEngine {
     }
     if (check.runbook_url) view.runbook_url = check.runbook_url
     if (rt.row.ack_id !== null) {
-      const ack = this.store.quorum.ack(rt.row.ack_id)
-      if (ack) view.ack = ack.by ? { note: ack.note, by: ack.by, at: ack.at } : { note: ack.note, at: ack.at }
+      if (rt.ack?.id !== rt.row.ack_id) {
+        const ack = this.store.quorum.ack(rt.row.ack_id)
+        rt.ack = { id: rt.row.ack_id, view: ack ? (ack.by ? { note: ack.note, by: ack.by, at: ack.at } : { note: ack.note, at: ack.at }) : undefined }
+      }
+      if (rt.ack.view) view.ack = { ...rt.ack.view }
     }
     return view
   }
@@ -428,7 +584,13 @@ export class QuorumEngine {
     return out
   }
 
-  private updateEvidence(id: number, check: string, failing: string[]): void {
+  private updateEvidence(rt: CheckRuntime, id: number, check: string, failing: string[]): void {
+    // Same incident, same failing vantages, same latest results as last time: nothing to add
+    // (the engine is the incident's only writer), so no read of the incident either.
+    let key = String(id)
+    for (const v of failing) key += `\xff${v}\xfe${this.store.vote(check, v)?.result.result_id ?? ''}`
+    if (rt.evidenceKey === key) return
+    rt.evidenceKey = key
     const incident = this.store.quorum.incident(id)
     if (!incident || incident.ended_at !== null) return
     const evidence = this.evidenceFor(check, failing, incident.evidence)
@@ -453,16 +615,18 @@ export class QuorumEngine {
     }
   }
 
-  private expireMutes(now: number): boolean {
-    let expired = false
-    for (const [vantage, m] of this.mutes) {
-      if (isActive(m, now)) continue
-      this.store.quorum.deleteMute(vantage)
-      this.mutes.delete(vantage)
-      this.logger.info({ vantage, reason: m.reason }, 'vantage mute expired')
-      expired = true
+  private expiredMutes(now: number): MuteRow[] {
+    const out: MuteRow[] = []
+    for (const m of this.mutes.values()) if (!isActive(m, now)) out.push(m)
+    return out
+  }
+
+  private expireMutes(expired: MuteRow[]): void {
+    for (const m of expired) {
+      this.store.quorum.deleteMute(m.vantage)
+      this.mutes.delete(m.vantage)
+      this.logger.info({ vantage: m.vantage, reason: m.reason }, 'vantage mute expired')
     }
-    return expired
   }
 
   /**
@@ -471,10 +635,14 @@ export class QuorumEngine {
    * engine's start at the earliest, so a restart after a long stop does not flag every agent.
    */
   private updateStaleAgents(cfg: HubConfig, now: number): boolean {
-    const threshold = new Map<string, number>()
-    for (const c of cfg.checks.values()) {
-      for (const v of c.vantages) threshold.set(v, Math.min(threshold.get(v) ?? Infinity, c.stale_after_ms))
+    if (this.agentLimits?.cfg !== cfg) {
+      const limits = new Map<string, number>()
+      for (const c of cfg.checks.values()) {
+        for (const v of c.vantages) limits.set(v, Math.min(limits.get(v) ?? Infinity, c.stale_after_ms))
+      }
+      this.agentLimits = { cfg, limits }
     }
+    const threshold = this.agentLimits.limits
     const seen = new Map<string, AgentSeen>()
     for (const a of this.store.agentsSeen()) seen.set(a.agent_id, a)
     const stale: StaleAgent[] = []
@@ -502,6 +670,8 @@ export class QuorumEngine {
 
   private warnUnreachable(rt: CheckRuntime, check: HubCheck, cfg: HubConfig): void {
     if (!('count' in check.quorum.min_down)) return
+    if (rt.warnedFor?.check === check && rt.warnedFor.vantages === cfg.vantages) return
+    rt.warnedFor = { check, vantages: cfg.vantages }
     const units = new Set(check.vantages.map((v) => cfg.vantages.get(v)?.failure_domain ?? `vantage:${v}`))
     const fp = `${check.quorum.min_down.count}/${[...units].join(',')}`
     if (units.size >= check.quorum.min_down.count || rt.warned === fp) return
@@ -554,7 +724,7 @@ export class QuorumEngine {
   private runtime(row: CheckStateRow, restored: boolean, vantages: Map<string, VantageVoteRow>): CheckRuntime {
     // A restored check was healthy if it was ok without disagreement (its ack clears on recovery).
     const healthy = restored ? row.state === 'ok' && row.disagreement_since === null : null
-    return { row, restored, vantages, view: null, signature: '', healthy, deadline: null, warned: null }
+    return { row, restored, vantages, view: null, signature: '', healthy, deadline: null, warned: null, warnedFor: null, ack: null, evidenceKey: null }
   }
 }
 

@@ -81,7 +81,9 @@ describe('state machine', () => {
   })
 
   it('a dip that lasts `for` does reach outage, exactly `for` after it began', async () => {
-    h = new Harness({ yaml: yaml('{ min_down: 2, for: 5m, resolve_after: 30s }') })
+    // The `for` arithmetic to the millisecond: every commit evaluated at once (with coalescing,
+    // a deferred commit's pending would begin when its interval ends; coalesce.test.ts).
+    h = new Harness({ yaml: yaml('{ min_down: 2, for: 5m, resolve_after: 30s }'), coalesceMs: 0 })
     h.votes({ eu: 'up', us: 'up', ap: 'up' })
     await h.time.advance(30 * S)
     const began = h.now()
@@ -254,8 +256,11 @@ ${check('{ min_down: 2 }', '[hel, fsn]')}`,
   })
 
   it('a fraction "2/3" is K = ceil(2/3 × eligible)', async () => {
+    // K as eligibility changes vote by vote: every commit evaluated at once. (Coalesced, the
+    // round at +60 s is decided whole: it never clears, so the pending of +30 s reaches outage.)
     h = new Harness({
       yaml: `${THREE}  sa: { region: sa }\nchecks:\n${check('{ min_down: "2/3", for: 1m }', '[eu, us, ap, sa]')}`,
+      coalesceMs: 0,
     })
     h.votes({ eu: 'down', us: 'down', ap: 'up', sa: 'up' })
     expect(h.view()).toMatchObject({ state: 'ok', eligible: 4, min_down: 3, down: 2 })

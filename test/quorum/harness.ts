@@ -21,6 +21,12 @@ export interface HarnessOptions {
   dir?: TestDir
   time?: FakeTime
   logs?: Record<string, unknown>[]
+  /**
+   * The engine's coalescing interval (default: the engine's). Its window is measured on the fake
+   * clock (the engine's default with injected timers): commits at one fake instant after the
+   * first are deferred until a read (view(), snapshot()…) or the end of the interval.
+   */
+  coalesceMs?: number
 }
 
 export class Harness {
@@ -45,7 +51,14 @@ export class Harness {
       { level: 'debug', base: null, timestamp: false },
       { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
     )
-    this.engine = new QuorumEngine({ store: this.store, config: () => this.cfg, clock: this.time, timers: this.time, logger })
+    this.engine = new QuorumEngine({
+      store: this.store,
+      config: () => this.cfg,
+      clock: this.time,
+      timers: this.time,
+      logger,
+      ...(opts.coalesceMs === undefined ? {} : { coalesceMs: opts.coalesceMs }),
+    })
     this.engine.onChange((_s: QuorumSnapshot, change) => void this.changes.push(change))
     this.engine.start()
   }
@@ -130,7 +143,10 @@ export class Harness {
     }
   }
 
-  /** The view as the engine last decided it, without evaluating on read (proves the timer ran). */
+  /**
+   * The view as the engine last decided it: only checks with commits still deferred (coalescing)
+   * are evaluated on read, so a state reached with no traffic proves the timer ran.
+   */
   view(check = 'shop') {
     const v = this.engine.current().checks.find((c) => c.name === check)
     if (!v) throw new Error(`no view of ${check}`)
