@@ -1,7 +1,8 @@
 // Protobuf encoding of the wire contract (vantage.proto) to and from the JSON shapes of
 // result.ts and batch.ts. Portable: no `node:` imports, and no code generated at run time
 // (protobufjs' Type.encode/decode compile functions with `new Function`, which Cloudflare
-// Workers forbid), so this module walks the embedded descriptor with protobufjs' Reader/Writer.
+// Workers forbid), so this module walks the embedded descriptor: protobufjs' Writer encodes, and
+// decoders specialized once per message type (closures and tables, not code) decode.
 //
 // Presence follows the JSON exactly (see the top of vantage.proto): a plain scalar is a
 // required key, `optional` an optional one, a message field is present when its key is, and
@@ -44,7 +45,6 @@ interface FieldPlan {
 interface MessagePlan {
   name: string
   fields: FieldPlan[]
-  byId: Map<number, FieldPlan>
   /** Wrapper messages stand for a JSON null/array/object, not for an object of their own. */
   wrapper?: Wrapper
 }
@@ -54,7 +54,7 @@ const plans = new Map<protobuf.Type, MessagePlan>()
 function planOf(type: protobuf.Type): MessagePlan {
   let plan = plans.get(type)
   if (plan) return plan
-  plan = { name: type.name, fields: [], byId: new Map(), wrapper: wrapperKind(type) }
+  plan = { name: type.name, fields: [], wrapper: wrapperKind(type) }
   plans.set(type, plan) // before the fields, so a recursive type finds itself
   for (const field of type.fieldsArray) {
     const resolved = field.resolvedType
@@ -74,7 +74,6 @@ function planOf(type: protobuf.Type): MessagePlan {
       optional: resolved !== null || field.hasPresence,
     }
     plan.fields.push(f)
-    plan.byId.set(f.id, f)
   }
   return plan
 }
@@ -100,7 +99,6 @@ function messagePlan(name: string): MessagePlan {
 
 const WIRE = protobuf.types.basic as Record<string, number>
 const PACKABLE = protobuf.types.packed as Record<string, number>
-const LONG = protobuf.types.long as Record<string, number>
 const LENGTH_DELIMITED = 2
 
 type ScalarWriter = (this: protobuf.Writer, value: unknown) => protobuf.Writer
@@ -236,20 +234,523 @@ function encodeTop(plan: MessagePlan, obj: unknown): Uint8Array {
 }
 
 // ---- decoding ----
+//
+// Specialized once per message type (with plain data and closures: no code generated at run
+// time). A message's decoder reads each tag, finds the field in an array indexed by field
+// number, reads its value (strings, bools, doubles, uint32 and nested messages inline, the
+// other kinds through a small closure made for the field) and stores it straight into the
+// result object, in .proto order: fields arrive in that order from any encoder, and one that
+// does not makes the message fall back to slots assembled at the end. The wire-level reads
+// mirror protobufjs' Reader (same bounds, same error messages), without its Long objects: a
+// 64-bit integer is read as two 32-bit halves and becomes a plain number. Paths for error
+// messages ("ResultBatch.results[3].http.status_code") are built only when throwing, from a
+// stack of the nested fields being decoded.
 
-type ScalarReader = (this: protobuf.Reader) => unknown
-
-function readScalar(r: protobuf.Reader, type: string, path: string): unknown {
-  const value = (r[type as keyof protobuf.Reader] as ScalarReader).call(r)
-  return LONG[type] !== undefined ? toSafeNumber(value, path) : value
+/** The bytes being decoded and the position, as in protobufjs' Reader (buf, pos, len). */
+class Cursor {
+  pos = 0
+  readonly len: number
+  /** For floats and doubles, made on first use. */
+  view: DataView | null = null
+  constructor(readonly buf: Uint8Array) {
+    this.len = buf.length
+  }
 }
 
-/** 64-bit integers arrive as Long (or number without long.js); JSON wants a safe number. */
-function toSafeNumber(value: unknown, path: string): number {
-  const n = typeof value === 'number' ? value : (value as { toNumber(): number }).toNumber()
-  if (!Number.isSafeInteger(n)) throw new CodecError(`${path}: ${String(value)} is outside JavaScript's safe integer range`)
-  return n
+/**
+ * Reads one field's value (its tag already read, wire type not yet checked). `current` is what
+ * the field holds so far (undefined if nothing): a repeated field appends to it and returns it.
+ */
+type FieldReader = (r: Cursor, wireType: number, current: unknown) => unknown
+
+// How readField reads a field: the common kinds inline, the others through `Field.read`.
+const K_OTHER = 0
+const K_STRING = 1
+const K_BOOL = 2
+const K_DOUBLE = 3
+const K_UINT32 = 4
+const K_MESSAGE = 5
+
+const SCALAR_KINDS: Record<string, number> = { string: K_STRING, bool: K_BOOL, double: K_DOUBLE, uint32: K_UINT32 }
+
+interface Field {
+  kind: number
+  /** Position in .proto order: the JSON key order, and the index into slot arrays. */
+  slot: number
+  name: string
+  /** The nested message (K_MESSAGE). */
+  sub: Decoder | undefined
+  read: FieldReader
 }
+
+// What an unsent field becomes: absent (proto3 `optional`, messages), a default, [] or {}.
+const ABSENT = 0
+const DEFAULT = 1
+const EMPTY_LIST = 2
+const EMPTY_MAP = 3
+
+interface Decoder {
+  /** Fields by number (dense: numbers from DENSE_IDS on are looked up in `far`). */
+  byId: (Field | undefined)[]
+  far: Map<number, Field> | null
+  /** By position in .proto order. */
+  names: string[]
+  unsent: number[]
+  defaults: unknown[]
+  /** Wrapper messages stand for a JSON null/array/object: see decodeWrapper. */
+  wrapper: boolean
+  /** A wrapper's field value (undefined if not sent) → the JSON value it stands for. */
+  unwrap: (value: unknown) => unknown
+  /** Values by position (undefined: not sent) → the decoded object in .proto order, or what a wrapper carries. */
+  assemble: (slots: unknown[]) => unknown
+}
+
+const DENSE_IDS = 1024
+
+// -- where we are, for error messages: the top message's name, then one frame per nested field --
+
+let topName = ''
+let depth = 0
+const frameName: string[] = []
+/** An index into a repeated field (number), a map key (string), or neither (undefined). */
+const frameArg: (number | string | undefined)[] = []
+
+function currentPath(): string {
+  let path = topName
+  for (let i = 0; i < depth; i++) {
+    path += `.${frameName[i]}`
+    const arg = frameArg[i]
+    if (typeof arg === 'number') path += `[${arg}]`
+    else if (typeof arg === 'string') path += `[${JSON.stringify(arg)}]`
+  }
+  return path
+}
+
+function fieldPath(name: string, index?: number): string {
+  return index === undefined ? `${currentPath()}.${name}` : `${currentPath()}.${name}[${index}]`
+}
+
+function wireTypeError(path: string, got: number, want: number): CodecError {
+  return new CodecError(`${path}: wire type ${got}, expected ${want}`)
+}
+
+function lengthError(path: string, length: number): CodecError {
+  return new CodecError(`${path}: length ${length} runs past the end of the data`)
+}
+
+// -- wire-level reads: the same bounds checks and errors as protobufjs' Reader --
+
+function indexOutOfRange(r: Cursor, length?: number): RangeError {
+  return new RangeError(`index out of range: ${r.pos} + ${length || 1} > ${r.len}`)
+}
+
+function varint32NearEnd(r: Cursor): number {
+  let value = 0
+  for (let i = 0; i < 4; ++i) {
+    if (r.pos >= r.len) throw indexOutOfRange(r)
+    const b = r.buf[r.pos++]
+    value = (value | ((b & 127) << (i * 7))) >>> 0
+    if (b < 128) return value
+  }
+  throw indexOutOfRange(r)
+}
+
+/** Reader#uint32: tags, lengths of nested messages, uint32 values (up to 10 bytes, high ones ignored). */
+function readUint32(r: Cursor): number {
+  const buf = r.buf
+  let pos = r.pos
+  if (r.len - pos < 5) {
+    if (pos >= r.len) throw indexOutOfRange(r)
+    if (buf[pos] >= 128) return varint32NearEnd(r)
+  }
+  let b = buf[pos++]
+  let value = b & 127
+  if (b < 128) {
+    r.pos = pos
+    return value
+  }
+  b = buf[pos++]
+  value = (value | ((b & 127) << 7)) >>> 0
+  if (b < 128) {
+    r.pos = pos
+    return value
+  }
+  b = buf[pos++]
+  value = (value | ((b & 127) << 14)) >>> 0
+  if (b < 128) {
+    r.pos = pos
+    return value
+  }
+  b = buf[pos++]
+  value = (value | ((b & 127) << 21)) >>> 0
+  if (b < 128) {
+    r.pos = pos
+    return value
+  }
+  b = buf[pos++]
+  value = (value | ((b & 15) << 28)) >>> 0
+  if (b < 128) {
+    r.pos = pos
+    return value
+  }
+  for (let i = 0; i < 5; ++i) {
+    if (pos >= r.len) {
+      r.pos = pos
+      throw indexOutOfRange(r)
+    }
+    if (buf[pos++] < 128) {
+      r.pos = pos
+      return value
+    }
+  }
+  r.pos = pos
+  throw new Error('invalid varint encoding')
+}
+
+/** Reader#size: the length prefix of strings, bytes and skipped fields (at most 2^31 - 1). */
+function readSize(r: Cursor): number {
+  const buf = r.buf
+  let pos = r.pos
+  if (r.len - pos < 5) {
+    if (pos >= r.len) throw indexOutOfRange(r)
+    if (buf[pos] >= 128) return varint32NearEnd(r)
+  }
+  let b = buf[pos++]
+  let value = b & 127
+  if (b < 128) {
+    r.pos = pos
+    return value
+  }
+  b = buf[pos++]
+  value = (value | ((b & 127) << 7)) >>> 0
+  if (b < 128) {
+    r.pos = pos
+    return value
+  }
+  b = buf[pos++]
+  value = (value | ((b & 127) << 14)) >>> 0
+  if (b < 128) {
+    r.pos = pos
+    return value
+  }
+  b = buf[pos++]
+  value = (value | ((b & 127) << 21)) >>> 0
+  if (b < 128) {
+    r.pos = pos
+    return value
+  }
+  r.pos = pos + 1
+  if (buf[pos] > 7) throw new Error('invalid length encoding')
+  return (value | (buf[pos] << 28)) >>> 0
+}
+
+/** Reader#tag: field tags inside skipped groups. */
+function readTag(r: Cursor): number {
+  const buf = r.buf
+  let pos = r.pos
+  if (r.len - pos < 5) {
+    if (pos >= r.len) throw indexOutOfRange(r)
+    if (buf[pos] >= 128) return varint32NearEnd(r)
+  }
+  let value = (buf[pos] & 127) >>> 0
+  if (buf[pos++] < 128) {
+    r.pos = pos
+    return value
+  }
+  value = (value | ((buf[pos] & 127) << 7)) >>> 0
+  if (buf[pos++] < 128) {
+    r.pos = pos
+    return value
+  }
+  value = (value | ((buf[pos] & 127) << 14)) >>> 0
+  if (buf[pos++] < 128) {
+    r.pos = pos
+    return value
+  }
+  value = (value | ((buf[pos] & 127) << 21)) >>> 0
+  if (buf[pos++] < 128) {
+    r.pos = pos
+    return value
+  }
+  value = (value | ((buf[pos] & 15) << 28)) >>> 0
+  if (buf[pos] < 128 && (buf[pos] & 112) === 0) {
+    r.pos = pos + 1
+    return value
+  }
+  r.pos = pos + 1
+  throw new Error('invalid tag encoding')
+}
+
+// The last 64-bit integer read, as protobufjs' LongBits: low and high 32 bits, unsigned.
+let lo = 0
+let hi = 0
+
+/** Reader's readLongVarint, into `lo` and `hi`. */
+function readVarint64(r: Cursor): void {
+  const buf = r.buf
+  let i = 0
+  let b: number
+  lo = 0
+  hi = 0
+  if (r.len - r.pos > 4) {
+    for (; i < 4; ++i) {
+      b = buf[r.pos++]
+      lo = (lo | ((b & 127) << (i * 7))) >>> 0
+      if (b < 128) return
+    }
+    b = buf[r.pos++]
+    lo = (lo | ((b & 127) << 28)) >>> 0
+    hi = (hi | ((b & 127) >> 4)) >>> 0
+    if (b < 128) return
+    i = 0
+  } else {
+    for (; i < 4; ++i) {
+      if (r.pos >= r.len) throw indexOutOfRange(r)
+      b = buf[r.pos++]
+      lo = (lo | ((b & 127) << (i * 7))) >>> 0
+      if (b < 128) return
+    }
+    throw indexOutOfRange(r)
+  }
+  if (r.len - r.pos > 4) {
+    for (; i < 5; ++i) {
+      b = buf[r.pos++]
+      hi = (hi | ((b & 127) << (i * 7 + 3))) >>> 0
+      if (b < 128) return
+    }
+  } else {
+    for (; i < 5; ++i) {
+      if (r.pos >= r.len) throw indexOutOfRange(r)
+      b = buf[r.pos++]
+      hi = (hi | ((b & 127) << (i * 7 + 3))) >>> 0
+      if (b < 128) return
+    }
+  }
+  throw new Error('invalid varint encoding')
+}
+
+function readFixed32(r: Cursor): number {
+  if (r.pos + 4 > r.len) throw indexOutOfRange(r, 4)
+  const buf = r.buf
+  const p = r.pos
+  r.pos = p + 4
+  return (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)) >>> 0
+}
+
+function readFixed64(r: Cursor): void {
+  if (r.pos + 8 > r.len) throw indexOutOfRange(r, 8)
+  lo = readFixed32(r)
+  hi = readFixed32(r)
+}
+
+/** `lo`/`hi` as Long#toNumber would give them (exact within the safe range, unsafe outside it). */
+function unsignedNumber(): number {
+  return hi * 4294967296 + lo
+}
+
+function signedNumber(): number {
+  return (hi | 0) * 4294967296 + lo
+}
+
+/** LongBits#zzDecode. */
+function zigZag64(): void {
+  const mask = -(lo & 1)
+  lo = (((lo >>> 1) | (hi << 31)) ^ mask) >>> 0
+  hi = ((hi >>> 1) ^ mask) >>> 0
+}
+
+/** `lo`/`hi` in decimal, as Long#toString: only for the error message. */
+function longString(signed: boolean): string {
+  const bits = (BigInt(hi) << 32n) | BigInt(lo)
+  return (signed ? BigInt.asIntN(64, bits) : bits).toString()
+}
+
+function unsafeError(path: string, signed: boolean): CodecError {
+  return new CodecError(`${path}: ${longString(signed)} is outside JavaScript's safe integer range`)
+}
+
+function viewOf(r: Cursor): DataView {
+  return (r.view ??= new DataView(r.buf.buffer, r.buf.byteOffset, r.buf.byteLength))
+}
+
+function readDouble(r: Cursor): number {
+  if (r.pos + 8 > r.len) throw indexOutOfRange(r, 4) // sic: protobufjs reports 4
+  const value = viewOf(r).getFloat64(r.pos, true)
+  r.pos += 8
+  return value
+}
+
+function readFloat(r: Cursor): number {
+  if (r.pos + 4 > r.len) throw indexOutOfRange(r, 4)
+  const value = viewOf(r).getFloat32(r.pos, true)
+  r.pos += 4
+  return value
+}
+
+function readBool(r: Cursor): boolean {
+  const buf = r.buf
+  if (r.pos < r.len && buf[r.pos] < 2) return buf[r.pos++] === 1
+  let value = false
+  for (let i = 0; i < 10; ++i) {
+    if (r.pos >= r.len) throw indexOutOfRange(r)
+    const b = buf[r.pos++]
+    if (b & 127) value = true
+    if (b < 128) return value
+  }
+  throw new Error('invalid varint encoding')
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true })
+
+/** protobufjs' utf8.read: ASCII by hand, anything else (and long strings) by TextDecoder. */
+function readString(r: Cursor): string {
+  let length = r.buf[r.pos] // undefined past the end
+  if (length < 128) r.pos++ // one byte, the usual case
+  else length = readSize(r)
+  const start = r.pos
+  const end = start + length
+  if (end > r.len) throw indexOutOfRange(r, length)
+  r.pos = end
+  const buf = r.buf
+  if (length < 1) return ''
+  if (length >= 64) return utf8.decode(buf.subarray(start, end))
+  let str = ''
+  let i = start
+  for (; i + 7 < end; i += 8) {
+    const c1 = buf[i]
+    const c2 = buf[i + 1]
+    const c3 = buf[i + 2]
+    const c4 = buf[i + 3]
+    const c5 = buf[i + 4]
+    const c6 = buf[i + 5]
+    const c7 = buf[i + 6]
+    const c8 = buf[i + 7]
+    if ((c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8) & 0x80) return str + utf8.decode(buf.subarray(i, end))
+    str += String.fromCharCode(c1, c2, c3, c4, c5, c6, c7, c8)
+  }
+  // The last 0 to 7 bytes, in one call.
+  const c1 = buf[i]
+  const c2 = buf[i + 1]
+  const c3 = buf[i + 2]
+  const c4 = buf[i + 3]
+  const c5 = buf[i + 4]
+  const c6 = buf[i + 5]
+  const c7 = buf[i + 6]
+  switch (end - i) {
+    case 0:
+      return str
+    case 1:
+      return c1 & 0x80 ? str + utf8.decode(buf.subarray(i, end)) : str + String.fromCharCode(c1)
+    case 2:
+      return (c1 | c2) & 0x80 ? str + utf8.decode(buf.subarray(i, end)) : str + String.fromCharCode(c1, c2)
+    case 3:
+      return (c1 | c2 | c3) & 0x80 ? str + utf8.decode(buf.subarray(i, end)) : str + String.fromCharCode(c1, c2, c3)
+    case 4:
+      return (c1 | c2 | c3 | c4) & 0x80 ? str + utf8.decode(buf.subarray(i, end)) : str + String.fromCharCode(c1, c2, c3, c4)
+    case 5:
+      return (c1 | c2 | c3 | c4 | c5) & 0x80 ? str + utf8.decode(buf.subarray(i, end)) : str + String.fromCharCode(c1, c2, c3, c4, c5)
+    case 6:
+      return (c1 | c2 | c3 | c4 | c5 | c6) & 0x80 ? str + utf8.decode(buf.subarray(i, end)) : str + String.fromCharCode(c1, c2, c3, c4, c5, c6)
+    default:
+      return (c1 | c2 | c3 | c4 | c5 | c6 | c7) & 0x80 ? str + utf8.decode(buf.subarray(i, end)) : str + String.fromCharCode(c1, c2, c3, c4, c5, c6, c7)
+  }
+}
+
+/** A view into the input, as protobufjs' Reader#bytes. */
+function readBytes(r: Cursor): Uint8Array {
+  const length = readSize(r)
+  const start = r.pos
+  const end = start + length
+  if (end > r.len) throw indexOutOfRange(r, length)
+  r.pos = end
+  return r.buf.subarray(start, end)
+}
+
+function skip(r: Cursor, length?: number): void {
+  if (length !== undefined) {
+    if (r.pos + length > r.len) throw indexOutOfRange(r, length)
+    r.pos += length
+    return
+  }
+  do {
+    if (r.pos >= r.len) throw indexOutOfRange(r)
+  } while (r.buf[r.pos++] & 128)
+}
+
+/** Reader#skipType: a field from a newer contract, skipped. */
+function skipType(r: Cursor, wireType: number, depth = 0, fieldNumber?: number): void {
+  if (depth > protobuf.Reader.recursionLimit) throw new Error('max depth exceeded')
+  if (fieldNumber === 0) throw new Error('illegal tag: field number 0')
+  switch (wireType) {
+    case 0:
+      skip(r)
+      break
+    case 1:
+      skip(r, 8)
+      break
+    case 2:
+      skip(r, readSize(r))
+      break
+    case 3:
+      while (true) {
+        const t = readTag(r)
+        const nested = t >>> 3
+        wireType = t & 7
+        if (!nested) throw new Error('illegal tag: field number 0')
+        if (wireType === 4) {
+          if (fieldNumber !== undefined && nested !== fieldNumber) throw new Error('invalid end group tag')
+          break
+        }
+        skipType(r, wireType, depth + 1, nested)
+      }
+      break
+    case 5:
+      skip(r, 4)
+      break
+    default:
+      throw new Error(`invalid wire type ${wireType} at offset ${r.pos}`)
+  }
+}
+
+/** Reads a scalar of one type. 64-bit integers come back unchecked (their callers check SIGNED_LONG types). */
+const READ: Record<string, (r: Cursor) => unknown> = {
+  double: readDouble,
+  float: readFloat,
+  int32: (r) => readUint32(r) | 0,
+  uint32: readUint32,
+  sint32: (r) => {
+    const value = readUint32(r)
+    return ((value >>> 1) ^ -(value & 1)) | 0
+  },
+  fixed32: readFixed32,
+  sfixed32: (r) => readFixed32(r) | 0,
+  int64: (r) => {
+    readVarint64(r)
+    return signedNumber()
+  },
+  uint64: (r) => {
+    readVarint64(r)
+    return unsignedNumber()
+  },
+  sint64: (r) => {
+    readVarint64(r)
+    zigZag64()
+    return signedNumber()
+  },
+  fixed64: (r) => {
+    readFixed64(r)
+    return unsignedNumber()
+  },
+  sfixed64: (r) => {
+    readFixed64(r)
+    return signedNumber()
+  },
+  bool: readBool,
+  string: readString,
+  bytes: readBytes,
+}
+
+const SIGNED_LONG: Record<string, boolean> = { int64: true, sint64: true, sfixed64: true, uint64: false, fixed64: false }
 
 function defaultOf(type: string): unknown {
   if (type === 'string') return ''
@@ -258,138 +759,345 @@ function defaultOf(type: string): unknown {
   return 0
 }
 
-/** Reads a length prefix and returns where the nested bytes end. */
-function nestedEnd(r: protobuf.Reader, path: string): number {
-  const length = r.uint32()
-  const end = r.pos + length
-  if (end > r.len) throw new CodecError(`${path}: length ${length} runs past the end of the data`)
-  return end
-}
+// -- the message loop --
 
-function decodeMessage(r: protobuf.Reader, plan: MessagePlan, end: number, path: string): Json {
-  const seen = new Map<FieldPlan, unknown>()
+/**
+ * Decodes one message's fields up to `end`. Fields normally arrive in .proto order (every
+ * encoder writes them so): each is then stored straight into the result object, the unsent
+ * ones before it getting their defaults first. A field that comes back out of order switches
+ * the message to slots (values by position), assembled in .proto order at the end.
+ */
+function decodeBody(r: Cursor, d: Decoder, end: number): unknown {
+  if (d.wrapper) return decodeWrapper(r, d, end)
+  const byId = d.byId
+  const dense = byId.length
+  const buf = r.buf
+  const out: Json = {}
+  /** Positions before `next` are settled in `out` (stored, defaulted or left absent). */
+  let next = 0
+  /** The value stored at position next - 1. */
+  let last: unknown
+  let slots: unknown[] | null = null
   while (r.pos < end) {
-    const t = r.uint32()
+    let t = buf[r.pos]
+    if (t < 128) r.pos++
+    else t = readUint32(r)
     const id = t >>> 3
-    const wireType = t & 7
-    if (id === 0) throw new CodecError(`${path}: invalid field number 0 at offset ${r.pos}`)
-    const f = plan.byId.get(id)
-    if (!f) {
-      r.skipType(wireType) // a field from a newer contract: ignore it
+    if (id === 0) throw new CodecError(`${currentPath()}: invalid field number 0 at offset ${r.pos}`)
+    const f = id < dense ? byId[id] : d.far?.get(id)
+    if (f === undefined) {
+      skipType(r, t & 7) // a field from a newer contract: ignore it
       continue
     }
-    const at = `${path}.${f.name}`
-    if (f.map) {
-      expectWire(wireType, LENGTH_DELIMITED, at)
-      const entries = (seen.get(f) as Json | undefined) ?? {}
-      decodeMapEntry(r, f, entries, at)
-      seen.set(f, entries)
-    } else if (f.repeated) {
-      const items = (seen.get(f) as unknown[] | undefined) ?? []
-      decodeRepeated(r, f, wireType, items, at)
-      seen.set(f, items)
-    } else if (f.message) {
-      expectWire(wireType, LENGTH_DELIMITED, at)
-      seen.set(f, decodeNested(r, f.message, at))
-    } else {
-      expectWire(wireType, WIRE[f.scalar!], at)
-      seen.set(f, readScalar(r, f.scalar!, at))
+    const slot = f.slot
+    let current: unknown
+    if (slots !== null) current = slots[slot]
+    else if (slot === next - 1) current = last
+    else if (slot < next) {
+      slots = slotsOf(d, out, next)
+      current = slots[slot]
+    }
+    const value = readField(r, f, t & 7, current)
+    if (slots !== null) slots[slot] = value
+    else if (slot >= next) {
+      while (next < slot) unsent(d, out, next++)
+      out[f.name] = value
+      next = slot + 1
+      last = value
+    } else if (value !== last) {
+      out[f.name] = value // the same field again: the last one wins, in its place
+      last = value
     }
   }
-  if (r.pos !== end) throw new CodecError(`${path}: a field runs past the end of its message`)
-  return assemble(plan, seen)
-}
-
-/** The decoded object in .proto order (a stable JSON key order), defaults for unsent fields. */
-function assemble(plan: MessagePlan, seen: Map<FieldPlan, unknown>): Json {
-  const out: Json = {}
-  for (const f of plan.fields) {
-    if (seen.has(f)) out[f.name] = seen.get(f)
-    else if (f.map) out[f.name] = {}
-    else if (f.repeated) out[f.name] = []
-    else if (!f.optional) out[f.name] = defaultOf(f.scalar!)
-  }
+  if (r.pos !== end) throw new CodecError(`${currentPath()}: a field runs past the end of its message`)
+  if (slots !== null) return d.assemble(slots)
+  const size = d.names.length
+  while (next < size) unsent(d, out, next++)
   return out
 }
 
-/** A wrapper message → the JSON null/array/object it carries. */
-function unwrap(plan: MessagePlan, obj: Json): unknown {
-  switch (plan.wrapper) {
-    case 'nullable':
-      return 'value' in obj ? obj.value : null
-    case 'list':
-      return obj.items
-    case 'map':
-      return obj.entries
-    default:
-      return obj
-  }
-}
-
-function decodeNested(r: protobuf.Reader, plan: MessagePlan, path: string): unknown {
-  return unwrap(plan, decodeMessage(r, plan, nestedEnd(r, path), path))
-}
-
-function expectWire(got: number, want: number, path: string): void {
-  if (got !== want) throw new CodecError(`${path}: wire type ${got}, expected ${want}`)
-}
-
-function decodeRepeated(r: protobuf.Reader, f: FieldPlan, wireType: number, items: unknown[], path: string): void {
-  const at = `${path}[${items.length}]`
-  if (f.message) {
-    expectWire(wireType, LENGTH_DELIMITED, at)
-    items.push(decodeNested(r, f.message, at))
-  } else if (PACKABLE[f.scalar!] !== undefined && wireType === LENGTH_DELIMITED) {
-    const end = nestedEnd(r, path)
-    while (r.pos < end) items.push(readScalar(r, f.scalar!, `${path}[${items.length}]`))
-    if (r.pos !== end) throw new CodecError(`${path}: packed values run past their length`)
-  } else {
-    expectWire(wireType, WIRE[f.scalar!], at)
-    items.push(readScalar(r, f.scalar!, at))
-  }
-}
-
-function decodeMapEntry(r: protobuf.Reader, f: FieldPlan, entries: Json, path: string): void {
-  const end = nestedEnd(r, path)
-  let key = ''
+/** A wrapper message: one field, whose value (or its absence) is the JSON null, array or object. */
+function decodeWrapper(r: Cursor, d: Decoder, end: number): unknown {
+  const byId = d.byId
+  const dense = byId.length
   let value: unknown
   while (r.pos < end) {
-    const t = r.uint32()
+    const t = readUint32(r)
     const id = t >>> 3
-    if (id === 1) {
-      expectWire(t & 7, LENGTH_DELIMITED, `${path} key`)
-      key = r.string()
-    } else if (id === 2) {
-      const at = `${path}[${JSON.stringify(key)}]`
-      if (f.message) {
-        expectWire(t & 7, LENGTH_DELIMITED, at)
-        value = decodeNested(r, f.message, at)
-      } else {
-        expectWire(t & 7, WIRE[f.scalar!], at)
-        value = readScalar(r, f.scalar!, at)
-      }
-    } else if (id === 0) throw new CodecError(`${path}: invalid field number 0`)
-    else r.skipType(t & 7)
+    if (id === 0) throw new CodecError(`${currentPath()}: invalid field number 0 at offset ${r.pos}`)
+    const f = id < dense ? byId[id] : d.far?.get(id)
+    if (f === undefined) skipType(r, t & 7) // a field from a newer contract: ignore it
+    else value = readField(r, f, t & 7, value)
   }
-  if (r.pos !== end) throw new CodecError(`${path}: a map entry runs past its length`)
-  // A value left out is the type's default, as in every protobuf implementation.
-  if (value === undefined) value = f.message ? unwrap(f.message, assemble(f.message, new Map())) : defaultOf(f.scalar!)
-  // Own property even for "__proto__", so a hostile key cannot reach the prototype.
-  Object.defineProperty(entries, key, { value, enumerable: true, writable: true, configurable: true })
+  if (r.pos !== end) throw new CodecError(`${currentPath()}: a field runs past the end of its message`)
+  return d.unwrap(value)
+}
+
+/** One field's value (its tag read): the common kinds here, the others by their reader. */
+function readField(r: Cursor, f: Field, wt: number, current: unknown): unknown {
+  switch (f.kind) {
+    case K_STRING:
+      if (wt !== 2) throw wireTypeError(fieldPath(f.name), wt, 2)
+      return readString(r)
+    case K_BOOL:
+      if (wt !== 0) throw wireTypeError(fieldPath(f.name), wt, 0)
+      return readBool(r)
+    case K_DOUBLE:
+      if (wt !== 1) throw wireTypeError(fieldPath(f.name), wt, 1)
+      return readDouble(r)
+    case K_UINT32:
+      if (wt !== 0) throw wireTypeError(fieldPath(f.name), wt, 0)
+      return readUint32(r)
+    case K_MESSAGE: {
+      if (wt !== LENGTH_DELIMITED) throw wireTypeError(fieldPath(f.name), wt, LENGTH_DELIMITED)
+      const end = nestedEnd(r, f.name)
+      if (end === r.pos && f.sub!.wrapper) return f.sub!.unwrap(undefined) // an empty wrapper: null, [] or {}
+      frameName[depth] = f.name
+      frameArg[depth] = undefined
+      depth++
+      const value = decodeBody(r, f.sub!, end)
+      depth--
+      return value
+    }
+    default:
+      return f.read(r, wt, current)
+  }
+}
+
+/** What a field sent nowhere in its message becomes: nothing, its default, [] or {}. */
+function unsent(d: Decoder, out: Json, slot: number): void {
+  switch (d.unsent[slot]) {
+    case DEFAULT:
+      out[d.names[slot]] = d.defaults[slot] ?? new Uint8Array(0) // bytes: a fresh empty array each time
+      break
+    case EMPTY_LIST:
+      out[d.names[slot]] = []
+      break
+    case EMPTY_MAP:
+      out[d.names[slot]] = {}
+      break
+  }
+}
+
+/** The settled positions of `out` as slots (a default stored there is as good as sent). */
+function slotsOf(d: Decoder, out: Json, next: number): unknown[] {
+  const slots: unknown[] = []
+  for (let i = 0; i < next; i++) slots[i] = Object.hasOwn(out, d.names[i]) ? out[d.names[i]] : undefined
+  return slots
+}
+
+/** Reads a length prefix; returns where the nested bytes end (`name`, `index`: the field, for errors). */
+function nestedEnd(r: Cursor, name: string, index?: number): number {
+  let length = r.buf[r.pos] // undefined past the end
+  if (length < 128) r.pos++ // one byte, the usual case
+  else length = readUint32(r)
+  const end = r.pos + length
+  if (end > r.len) throw lengthError(fieldPath(name, index), length)
+  return end
+}
+
+/** When set, decodeBatchWithBodies collects the bytes of each ResultBatch.results element. */
+let bodySink: Uint8Array[] | null = null
+
+// -- readers of the fields readField does not read inline --
+
+function scalarReader(name: string, type: string): FieldReader {
+  const wire = WIRE[type]
+  const read = READ[type]
+  const signed = SIGNED_LONG[type]
+  if (signed === undefined) {
+    return (r, wt) => {
+      if (wt !== wire) throw wireTypeError(fieldPath(name), wt, wire)
+      return read(r)
+    }
+  }
+  return (r, wt) => {
+    if (wt !== wire) throw wireTypeError(fieldPath(name), wt, wire)
+    const value = read(r)
+    if (!Number.isSafeInteger(value)) throw unsafeError(fieldPath(name), signed)
+    return value
+  }
+}
+
+function repeatedScalarReader(name: string, type: string): FieldReader {
+  const wire = WIRE[type]
+  const packable = PACKABLE[type] !== undefined
+  const read = READ[type]
+  const signed = SIGNED_LONG[type]
+  const one = (r: Cursor, items: unknown[]): void => {
+    const value = read(r)
+    if (signed !== undefined && !Number.isSafeInteger(value)) throw unsafeError(fieldPath(name, items.length), signed)
+    items.push(value)
+  }
+  return (r, wt, current) => {
+    const items = (current as unknown[] | undefined) ?? []
+    if (packable && wt === LENGTH_DELIMITED) {
+      const end = nestedEnd(r, name)
+      while (r.pos < end) one(r, items)
+      if (r.pos !== end) throw new CodecError(`${fieldPath(name)}: packed values run past their length`)
+    } else {
+      if (wt !== wire) throw wireTypeError(fieldPath(name, items.length), wt, wire)
+      one(r, items)
+    }
+    return items
+  }
+}
+
+function repeatedMessageReader(name: string, sub: Decoder, collectBodies: boolean): FieldReader {
+  return (r, wt, current) => {
+    const items = (current as unknown[] | undefined) ?? []
+    const index = items.length
+    if (wt !== LENGTH_DELIMITED) throw wireTypeError(fieldPath(name, index), wt, LENGTH_DELIMITED)
+    const end = nestedEnd(r, name, index)
+    if (collectBodies && bodySink !== null) bodySink.push(r.buf.subarray(r.pos, end))
+    frameName[depth] = name
+    frameArg[depth] = index
+    depth++
+    items.push(decodeBody(r, sub, end))
+    depth--
+    return items
+  }
+}
+
+/** One map entry (key 1, value 2); a missing key or value is its type's default. */
+function mapReader(name: string, valueType: string | undefined, sub: Decoder | undefined): FieldReader {
+  const wire = valueType === undefined ? LENGTH_DELIMITED : WIRE[valueType]
+  const read = valueType === undefined ? undefined : READ[valueType]
+  const signed = valueType === undefined ? undefined : SIGNED_LONG[valueType]
+  return (r, wt, current) => {
+    if (wt !== LENGTH_DELIMITED) throw wireTypeError(fieldPath(name), wt, LENGTH_DELIMITED)
+    const entries = (current as Json | undefined) ?? {}
+    const end = nestedEnd(r, name)
+    // The map's frame: path `….name`, and `….name["key"]` while a value is read.
+    const frame = depth
+    frameName[frame] = name
+    frameArg[frame] = undefined
+    depth++
+    let key = ''
+    let value: unknown
+    while (r.pos < end) {
+      const t = readUint32(r)
+      const id = t >>> 3
+      if (id === 1) {
+        if ((t & 7) !== LENGTH_DELIMITED) throw wireTypeError(`${currentPath()} key`, t & 7, LENGTH_DELIMITED)
+        key = readString(r)
+      } else if (id === 2) {
+        frameArg[frame] = key
+        if ((t & 7) !== wire) throw wireTypeError(currentPath(), t & 7, wire)
+        if (sub !== undefined) {
+          const length = readUint32(r)
+          const valueEnd = r.pos + length
+          if (valueEnd > r.len) throw lengthError(currentPath(), length)
+          value = decodeBody(r, sub, valueEnd)
+        } else {
+          value = read!(r)
+          if (signed !== undefined && !Number.isSafeInteger(value)) throw unsafeError(currentPath(), signed)
+        }
+        frameArg[frame] = undefined
+      } else if (id === 0) throw new CodecError(`${currentPath()}: invalid field number 0`)
+      else skipType(r, t & 7)
+    }
+    if (r.pos !== end) throw new CodecError(`${currentPath()}: a map entry runs past its length`)
+    depth--
+    // A value left out is the type's default, as in every protobuf implementation.
+    if (value === undefined) value = sub !== undefined ? sub.assemble([]) : defaultOf(valueType!)
+    // Own property even for "__proto__", so a hostile key cannot reach the prototype.
+    Object.defineProperty(entries, key, { value, enumerable: true, writable: true, configurable: true })
+    return entries
+  }
+}
+
+/** Fields that readField reads inline have no reader of their own. */
+const INLINE: FieldReader = () => {
+  throw new Error('unreachable')
+}
+
+// -- per-message decoders --
+
+const decoders = new Map<MessagePlan, Decoder>()
+
+function decoderOf(plan: MessagePlan): Decoder {
+  let d = decoders.get(plan)
+  if (d) return d
+  const maxId = plan.fields.reduce((max, f) => Math.max(max, f.id), 0)
+  const names = plan.fields.map((f) => f.name)
+  const unsentAs = plan.fields.map((f) => (f.map ? EMPTY_MAP : f.repeated ? EMPTY_LIST : f.optional ? ABSENT : DEFAULT))
+  const defaults = plan.fields.map((f) => (f.scalar === undefined || f.scalar === 'bytes' ? undefined : defaultOf(f.scalar)))
+  d = {
+    byId: new Array<Field | undefined>(Math.min(maxId, DENSE_IDS - 1) + 1).fill(undefined),
+    far: maxId >= DENSE_IDS ? new Map() : null,
+    names,
+    unsent: unsentAs,
+    defaults,
+    wrapper: plan.wrapper !== undefined,
+    unwrap: unwrapper(plan.wrapper),
+    assemble: () => undefined,
+  }
+  d.assemble = assembler(plan, d)
+  decoders.set(plan, d) // before the fields, so a recursive type finds itself
+  plan.fields.forEach((f, slot) => {
+    let kind = K_OTHER
+    let sub: Decoder | undefined
+    let read = INLINE
+    if (f.map) read = mapReader(f.name, f.scalar, f.message && decoderOf(f.message))
+    else if (f.repeated) {
+      if (f.message) read = repeatedMessageReader(f.name, decoderOf(f.message), plan.name === 'ResultBatch' && f.name === 'results')
+      else read = repeatedScalarReader(f.name, f.scalar!)
+    } else if (f.message) {
+      kind = K_MESSAGE
+      sub = decoderOf(f.message)
+    } else {
+      kind = SCALAR_KINDS[f.scalar!] ?? K_OTHER
+      if (kind === K_OTHER) read = scalarReader(f.name, f.scalar!)
+    }
+    const field: Field = { kind, slot, name: f.name, sub, read }
+    if (f.id < DENSE_IDS) d.byId[f.id] = field
+    else d.far!.set(f.id, field)
+  })
+  return d
+}
+
+/** A wrapper's field value → the JSON null, array or object it carries. */
+function unwrapper(kind: Wrapper | undefined): (value: unknown) => unknown {
+  switch (kind) {
+    case 'nullable':
+      return (value) => (value === undefined ? null : value)
+    case 'list':
+      return (value) => (value === undefined ? [] : value)
+    case 'map':
+      return (value) => (value === undefined ? {} : value)
+    default:
+      return (value) => value
+  }
+}
+
+/** Slots (values by position) → the decoded value. */
+function assembler(plan: MessagePlan, d: Decoder): (slots: unknown[]) => unknown {
+  if (plan.wrapper) return (slots) => d.unwrap(slots[0])
+  return (slots) => {
+    const out: Json = {}
+    for (let i = 0; i < d.names.length; i++) {
+      if (slots[i] !== undefined) out[d.names[i]] = slots[i]
+      else unsent(d, out, i)
+    }
+    return out
+  }
 }
 
 function decodeTop(plan: MessagePlan, bytes: Uint8Array): Json {
   if (!(bytes instanceof Uint8Array)) {
     throw new CodecError(`${PROTO_PACKAGE}.${plan.name}: expected bytes (Uint8Array), got ${describe(bytes)}`)
   }
-  const r = protobuf.Reader.create(bytes)
+  const r = new Cursor(bytes)
+  topName = plan.name
+  depth = 0
   try {
-    return decodeMessage(r, plan, r.len, plan.name)
+    return decodeBody(r, decoderOf(plan), r.len) as Json
   } catch (err) {
     if (err instanceof CodecError) {
       throw new CodecError(`malformed protobuf: ${err.message}`, { cause: err })
     }
-    // protobufjs' Reader throws RangeError/Error on truncated data or an invalid wire type.
+    // Truncated data or an invalid varint or wire type (the errors protobufjs' Reader throws).
     const reason = err instanceof Error ? err.message : String(err)
     throw new CodecError(`malformed protobuf: ${plan.name}: ${reason}`, { cause: err })
   }
@@ -397,27 +1105,38 @@ function decodeTop(plan: MessagePlan, bytes: Uint8Array): Json {
 
 // ---- checks that turn "parses as protobuf" into "is a batch" ----
 
-function nonEmpty(obj: Json, key: string, path: string): void {
-  if (typeof obj[key] !== 'string' || obj[key] === '') throw new CodecError(`${path}.${key}: must be a non-empty string`)
+/** `prefix`, or `prefix.results[index]` for a result inside a batch (built only to throw). */
+function pathOf(prefix: string, index: number | undefined): string {
+  return index === undefined ? prefix : `${prefix}.results[${index}]`
+}
+
+function isNonEmptyString(value: unknown): boolean {
+  return typeof value === 'string' && value !== ''
+}
+
+function emptyError(prefix: string, index: number | undefined, key: string): CodecError {
+  return new CodecError(`${pathOf(prefix, index)}.${key}: must be a non-empty string`)
 }
 
 /** The identity the hub dedupes and attributes by; everything else is the probe's business. */
-function checkResultIdentity(result: ProbeResult, path: string): void {
-  for (const key of ['check', 'vantage', 'agent_id', 'result_id', 'started_at'] as const) {
-    nonEmpty(result as unknown as Json, key, path)
-  }
+function checkResultIdentity(result: ProbeResult, prefix: string, index?: number): void {
+  if (!isNonEmptyString(result.check)) throw emptyError(prefix, index, 'check')
+  if (!isNonEmptyString(result.vantage)) throw emptyError(prefix, index, 'vantage')
+  if (!isNonEmptyString(result.agent_id)) throw emptyError(prefix, index, 'agent_id')
+  if (!isNonEmptyString(result.result_id)) throw emptyError(prefix, index, 'result_id')
+  if (!isNonEmptyString(result.started_at)) throw emptyError(prefix, index, 'started_at')
   if (!CHECK_TYPES.includes(result.type)) {
-    throw new CodecError(`${path}.type: ${describe(result.type)} is not one of ${CHECK_TYPES.join(', ')}`)
+    throw new CodecError(`${pathOf(prefix, index)}.type: ${describe(result.type)} is not one of ${CHECK_TYPES.join(', ')}`)
   }
   if (Number.isNaN(Date.parse(result.started_at))) {
-    throw new CodecError(`${path}.started_at: ${describe(result.started_at)} is not an ISO 8601 time`)
+    throw new CodecError(`${pathOf(prefix, index)}.started_at: ${describe(result.started_at)} is not an ISO 8601 time`)
   }
 }
 
 function checkBatch(batch: ResultBatch, prefix: string): void {
-  nonEmpty(batch as unknown as Json, 'agent_id', prefix)
-  nonEmpty(batch as unknown as Json, 'vantage', prefix)
-  batch.results.forEach((r, i) => checkResultIdentity(r, `${prefix}.results[${i}]`))
+  if (!isNonEmptyString(batch.agent_id)) throw emptyError(prefix, undefined, 'agent_id')
+  if (!isNonEmptyString(batch.vantage)) throw emptyError(prefix, undefined, 'vantage')
+  batch.results.forEach((r, i) => checkResultIdentity(r, prefix, i))
 }
 
 // ---- the API ----
@@ -436,7 +1155,27 @@ export function encodeBatch(batch: ResultBatch): Uint8Array {
 
 /** Throws CodecError (never anything else) when the bytes are not a valid batch. */
 export function decodeBatch(bytes: Uint8Array): ResultBatch {
-  const batch = decodeTop(BATCH, bytes) as unknown as ResultBatch
+  return checkedBatch(decodeTop(BATCH, bytes) as unknown as ResultBatch)
+}
+
+/**
+ * decodeBatch, and also the bytes of each result as they came: `bodies[i]` is the ProbeResult
+ * message of `batch.results[i]` inside `bytes` (a view, not a copy), so `decodeResult(bodies[i])`
+ * deep-equals `batch.results[i]`. The hub keeps them as the signed form of each result.
+ */
+export function decodeBatchWithBodies(bytes: Uint8Array): { batch: ResultBatch; bodies: Uint8Array[] } {
+  const bodies: Uint8Array[] = []
+  let batch: ResultBatch
+  bodySink = bodies
+  try {
+    batch = decodeTop(BATCH, bytes) as unknown as ResultBatch
+  } finally {
+    bodySink = null
+  }
+  return { batch: checkedBatch(batch), bodies }
+}
+
+function checkedBatch(batch: ResultBatch): ResultBatch {
   try {
     checkBatch(batch, 'ResultBatch')
   } catch (err) {

@@ -2,13 +2,14 @@
 // size → parse → verify signature → vantage is the agent's → seq not replayed → commit → ack.
 // Nothing is stored before the signature verified; nothing is acknowledged before it is committed.
 import type { PushAck, ResultBatch } from '../../proto/batch.ts'
-import { EnvelopeError, verifyBatch, type FlattenedJWS } from '../../proto/envelope.ts'
+import { EnvelopeError, verifyBatchWithBodies, type FlattenedJWS } from '../../proto/envelope.ts'
 import type { Clock, Logger } from '../../agent/core/probe.ts'
 import type { AgentInfo, HubConfig } from '../config.ts'
 import type { HubMetrics, Transport } from '../metrics/metrics.ts'
 import type { Committer } from '../store/committer.ts'
 import type { VoteRule } from '../store/vote.ts'
 import { IngestRejection, type RejectReason } from './errors.ts'
+import { verifyOnThreadPool } from './signature.ts'
 
 export interface IngestDeps {
   config: () => HubConfig
@@ -21,6 +22,8 @@ export interface IngestDeps {
 /** A batch whose signature, sender and vantage checked out, not yet stored. */
 export interface VerifiedBatch {
   batch: ResultBatch
+  /** Each result's protobuf bytes as signed (views into the verified payload): what is stored. */
+  bodies: Uint8Array[]
   agent: AgentInfo
   /** The config snapshot it was verified against (its votes use the same one). */
   cfg: HubConfig
@@ -55,12 +58,14 @@ export class Ingest {
     const started = performance.now()
     const cfg = this.deps.config() // one snapshot per batch: a reload mid-batch cannot mix two configs
     let batch: ResultBatch
+    let bodies: Uint8Array[]
     try {
-      batch = await verifyBatch(jws, (kid) => cfg.agents.get(kid)?.public_key, {
+      ;({ batch, bodies } = await verifyBatchWithBodies(jws, (kid) => cfg.agents.get(kid)?.public_key, {
         now: this.deps.clock.now(),
         maxSkewMs: cfg.ingest.max_clock_skew_ms,
         maxBytes: cfg.ingest.max_body_bytes,
-      })
+        verifySignature: verifyOnThreadPool,
+      }))
     } catch (err) {
       if (!(err instanceof EnvelopeError)) throw err
       throw this.reject(envelopeReason(err), describeEnvelopeError(err), transport, err.kid)
@@ -86,7 +91,7 @@ export class Ingest {
         batch.seq,
       )
     }
-    return { batch, agent, cfg, transport, started }
+    return { batch, bodies, agent, cfg, transport, started }
   }
 
   /**
@@ -96,13 +101,14 @@ export class Ingest {
    */
   async commit(v: VerifiedBatch): Promise<PushAck> {
     const { committer, metrics, clock, logger } = this.deps
-    const { batch, agent, cfg, transport } = v
+    const { batch, bodies, agent, cfg, transport } = v
     const outcome = await committer.submit({
       agent_id: agent.id,
       vantage: agent.vantage,
       seq: batch.seq,
       dropped: batch.dropped,
       results: batch.results,
+      bodies,
       received_at: clock.now(),
       rule: (name) => voteRule(cfg, name, agent.vantage),
     })

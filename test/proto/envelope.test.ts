@@ -1,7 +1,7 @@
 import * as jose from 'jose'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { ResultBatch } from '../../proto/batch.ts'
-import { encodeBatch } from '../../proto/codec.ts'
+import { decodeBatch, decodeResult, encodeBatch, encodeResult } from '../../proto/codec.ts'
 import {
   BATCH_TYP,
   createAgentToken,
@@ -14,6 +14,7 @@ import {
   signJson,
   verifyAgentToken,
   verifyBatch,
+  verifyBatchWithBodies,
   verifyJson,
 } from '../../proto/envelope.ts'
 import { generateKeyPair, importPrivate, importPublic, type KeyPair } from '../../proto/keys.ts'
@@ -183,6 +184,157 @@ describe('signBatch / verifyBatch', () => {
     expect(await reason(verify(await craft(payload, { alg: 'EdDSA', kid: 'eu-1' }, eu1.privateJwk)))).toBe('agent_mismatch')
     const big = JSON.stringify(await craft(payload, { alg: 'EdDSA', kid: 'ghost' }, stranger.privateJwk))
     expect(await reason(verify(big, { maxBytes: 100 }))).toBe('oversize')
+  })
+})
+
+describe('verifyBatchWithBodies', () => {
+  const withBodies = (jws: string | Uint8Array | FlattenedJWS, opts: { maxBytes?: number; now?: number } = {}) =>
+    verifyBatchWithBodies(jws, registry, { now: opts.now ?? NOW, maxSkewMs: SKEW, maxBytes: opts.maxBytes })
+
+  it('returns the batch verifyBatch returns, and each result’s signed bytes', async () => {
+    const batch = batchOf(5, { sentAt: NOW })
+    const jws = await signBatch(batch, { kid: 'eu-1', privateKey: eu1.privateJwk })
+    for (const form of [JSON.stringify(jws), new TextEncoder().encode(JSON.stringify(jws)), jws]) {
+      const { batch: verified, bodies } = await withBodies(form)
+      expect(verified).toStrictEqual(await verify(form))
+      expect(verified).toStrictEqual(batch)
+      expect(bodies).toHaveLength(5)
+      bodies.forEach((body, i) => {
+        expect(body.buffer).toBe(bodies[0].buffer) // views into the one verified payload
+        expect(decodeResult(body)).toStrictEqual(batch.results[i])
+        expect(body).toEqual(encodeResult(batch.results[i]))
+      })
+    }
+  })
+
+  it('rejects what verifyBatch rejects, for the same reason and with the same message', async () => {
+    const signer = { kid: 'eu-1', privateKey: eu1.privateJwk }
+    const good = await signBatch(batchOf(2, { sentAt: NOW }), signer)
+    const stranger = await generateKeyPair('ghost')
+    const cases: (string | Uint8Array | FlattenedJWS)[] = [
+      'hello',
+      Uint8Array.of(0xff),
+      '[]',
+      JSON.stringify(good).slice(0, 50),
+      { ...good, payload: jose.base64url.encode(encodeBatch(batchOf(3, { sentAt: NOW }))) },
+      { ...good, signature: good.signature.slice(2) },
+      await signBatch(batchOf(1, { sentAt: NOW }), { kid: 'eu-1', privateKey: intruder.privateJwk }),
+      await signBatch(batchOf(1, { agentId: 'ghost', sentAt: NOW }), { kid: 'ghost', privateKey: stranger.privateJwk }),
+      await craft(encodeBatch(batchOf(1, { agentId: 'us-1', sentAt: NOW })), { alg: 'EdDSA', kid: 'eu-1' }, eu1.privateJwk),
+      await craft(new TextEncoder().encode('not a batch'), { alg: 'EdDSA', kid: 'eu-1' }, eu1.privateJwk),
+      await signBatch(batchOf(1, { sentAt: NOW - 60 * 60_000 }), signer),
+      { protected: b64({ alg: 'none', kid: 'eu-1', typ: BATCH_TYP }), payload: good.payload, signature: '' },
+    ]
+    for (const input of cases) {
+      const a = await verify(input).catch((e: EnvelopeError) => e)
+      const b = await withBodies(input).catch((e: EnvelopeError) => e)
+      expect(a).toBeInstanceOf(EnvelopeError)
+      expect(b).toBeInstanceOf(EnvelopeError)
+      expect({ reason: (b as EnvelopeError).reason, message: (b as EnvelopeError).message, kid: (b as EnvelopeError).kid }).toEqual({
+        reason: (a as EnvelopeError).reason,
+        message: (a as EnvelopeError).message,
+        kid: (a as EnvelopeError).kid,
+      })
+    }
+    expect(await reason(withBodies(JSON.stringify(good), { maxBytes: 100 }))).toBe('oversize')
+  })
+})
+
+describe('signature check: the same answers as jose.flattenedVerify', () => {
+  // verifyBatch checks canonical Ed25519 envelopes itself (the fast path) and leaves every
+  // other one to jose: for any envelope, the outcome must be what jose alone would decide.
+  const enc = new TextEncoder()
+
+  /** Signs `${protected}.${payloadText}` as given: the payload text need not be canonical base64url. */
+  async function signText(header: object, payloadText: string, jwk: jose.JWK): Promise<FlattenedJWS> {
+    const protectedB64 = b64(header)
+    const signature = await crypto.subtle.sign('Ed25519', await importPrivate(jwk), enc.encode(`${protectedB64}.${payloadText}`))
+    return { protected: protectedB64, payload: payloadText, signature: jose.base64url.encode(new Uint8Array(signature)) }
+  }
+
+  /** What verifyBatch answers, as a comparable string. */
+  async function ours(jws: FlattenedJWS, key: KeyLookup = registry): Promise<string> {
+    try {
+      return `ok ${JSON.stringify(await verifyBatch(jws, key, { now: NOW, maxSkewMs: SKEW }))}`
+    } catch (err) {
+      const e = err as EnvelopeError
+      return e.reason === 'bad_signature' ? 'bad_signature' : `${e.reason}: ${e.message}`
+    }
+  }
+
+  /** What verifyBatch answered before it had a path of its own: jose, then decodeBatch. */
+  async function joseAlone(jws: FlattenedJWS, key: jose.CryptoKey | jose.JWK): Promise<string> {
+    let payload: Uint8Array
+    try {
+      ;({ payload } = await jose.flattenedVerify(jws, key, { algorithms: ['EdDSA'] }))
+    } catch (err) {
+      const e = err as { code?: string; message: string }
+      return e.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' ? 'bad_signature' : `malformed: invalid JWS: ${e.message}`
+    }
+    try {
+      return `ok ${JSON.stringify(decodeBatch(payload))}`
+    } catch (err) {
+      return `malformed: signed payload is not a batch: ${(err as Error).message}`
+    }
+  }
+
+  const header = { alg: 'EdDSA', kid: 'eu-1', typ: BATCH_TYP }
+
+  it('on canonical, padded, spaced, standard-alphabet and odd-length payloads', async () => {
+    const payload = encodeBatch(batchOf(3, { sentAt: NOW }))
+    const text = jose.base64url.encode(payload)
+    // the last character with the low bits a decoder ignores set: still the same bytes
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const ignored = [0, 0, 15, 3][text.length % 4]
+    const lastBits = text.slice(0, -1) + ALPHABET[ALPHABET.indexOf(text[text.length - 1]) | ignored]
+    const variants = [
+      text,
+      `${text}${'='.repeat((4 - (text.length % 4)) % 4)}`,
+      `${text.slice(0, 8)} ${text.slice(8)}`,
+      `${text.slice(0, 8)}\n${text.slice(8)}`,
+      Buffer.from(payload).toString('base64'),
+      `${text}A`.slice(0, text.length + ((text.length + 1) % 4 === 1 ? 1 : 0)),
+      lastBits,
+      `${text.slice(0, 4)}é${text.slice(5)}`,
+      '',
+      'A',
+    ]
+    for (const variant of variants) {
+      const jws = await signText(header, variant, eu1.privateJwk)
+      expect(await ours(jws), JSON.stringify(variant.slice(-12))).toBe(await joseAlone(jws, eu1.publicJwk))
+    }
+  })
+
+  it('on bad, short, long and non-base64url signatures', async () => {
+    const jws = await signText(header, jose.base64url.encode(encodeBatch(batchOf(1, { sentAt: NOW }))), eu1.privateJwk)
+    const other = await signText(header, jose.base64url.encode(encodeBatch(batchOf(2, { sentAt: NOW }))), eu1.privateJwk)
+    for (const signature of [other.signature, jws.signature.slice(0, -4), `${jws.signature}AAAA`, `${jws.signature}=`, jws.signature.replace(/[-_]/g, '+'), '', 'A', `${jws.signature.slice(0, -1)}~`]) {
+      const tampered = { ...jws, signature }
+      expect(await ours(tampered), signature.slice(-6)).toBe(await joseAlone(tampered, eu1.publicJwk))
+    }
+  })
+
+  it('on headers with crit and b64, and on keys jose refuses', async () => {
+    const payload = jose.base64url.encode(encodeBatch(batchOf(1, { sentAt: NOW })))
+    for (const h of [
+      { ...header, b64: true },
+      { ...header, b64: false },
+      { ...header, crit: ['b64'], b64: true },
+      { ...header, crit: ['b64'], b64: false },
+      { ...header, crit: [] },
+      { ...header, extra: { nested: ['x'] } },
+    ]) {
+      const jws = await signText(h, payload, eu1.privateJwk)
+      expect(await ours(jws), JSON.stringify(h)).toBe(await joseAlone(jws, eu1.publicJwk))
+    }
+    const jws = await signText(header, payload, eu1.privateJwk)
+    const privateKey = await importPrivate(eu1.privateJwk)
+    const noUsage = await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'Ed25519', x: eu1.publicJwk.x }, 'Ed25519', true, [])
+    const ecdsa = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])).publicKey
+    for (const key of [privateKey, noUsage, ecdsa]) {
+      expect(await ours(jws, () => key)).toBe(await joseAlone(jws, key))
+      expect(await ours(jws, () => key)).toMatch(/^malformed: invalid JWS: /)
+    }
   })
 })
 
