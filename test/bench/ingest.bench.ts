@@ -1,7 +1,8 @@
 // Hub ingest vs the real Pushgateway, side by side in one run. Prints figures, asserts nothing.
 //   node --import tsx test/bench/ingest.bench.ts
 //
-// A real hub (`node bin/vantage.js hub`, SQLite WAL with synchronous=FULL, a fresh data dir for
+// A real hub (`node bin/vantage.js hub` with the systemd unit's NODE_OPTIONS; SQLite WAL, every
+// group commit fsynced before its acks, as by default; a fresh data dir for
 // each row) and the real Pushgateway (Debian's prometheus-pushgateway, no persistence file) run
 // as child processes. From a separate runner process (test/bench/ingest-runner.ts), AGENTS
 // concurrent agents (distinct keys, one connection each, one batch in flight each, as the agent
@@ -269,7 +270,7 @@ ${checks.join('\n')}
     pg = await startPushgateway()
     console.log(
       `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; pushgateway ${pg.version} (no persistence file); ` +
-        `hub store: SQLite WAL, synchronous=FULL, a fresh store per row${PROFILE ? '; hub under --cpu-prof (slower)' : ''}`,
+        `hub: NODE_OPTIONS=${HUB_NODE_OPTIONS || '(none)'}; store: SQLite WAL, fsynced before every ack, a fresh store per row${PROFILE ? '; hub under --cpu-prof (slower)' : ''}`,
     )
     console.log(`${AGENT_COUNT} concurrent agents, one connection and one batch in flight each; results per row: ${RESULTS} (size 1: ${RESULTS_1})`)
     // Other work on the machine skews every figure: say how busy it was.
