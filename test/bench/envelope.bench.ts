@@ -6,8 +6,8 @@ import { decodeBatch, decodeBatchWithBodies, encodeBatch } from '../../proto/cod
 import { signBatch, verifyBatch, verifyBatchWithBodies } from '../../proto/envelope.ts'
 import { generateKeyPair, importPrivate, importPublic } from '../../proto/keys.ts'
 import type { ResultBatch } from '../../proto/batch.ts'
-import type { ProbeResult } from '../../proto/result.ts'
 import { batchOf } from '../proto/fixtures.ts'
+import { httpsResult } from './https-result.ts'
 
 const BUDGET_MS = Number(process.env.BENCH_MS ?? 1000)
 
@@ -60,52 +60,12 @@ for (const n of [1, 100, 1000]) {
 
 // Decoding alone (the hub's share of the CPU per result), and with each result's signed bytes:
 // the results of batchOf (http, no TLS), and results shaped like an https check's (the shape of
-// test/bench/ingest-runner.ts: http phases and the TLS block).
+// test/bench/https-result.ts: http phases and the TLS block).
 function httpsBatch(n: number): ResultBatch {
   const now = Date.now()
-  const results = Array.from({ length: n }, (_, k): ProbeResult => {
-    const check = k % 50
-    const ok = k % 13 !== 0
-    const target = `https://site-${check}.example/`
-    return {
-      ...batchOf(1).results[0],
-      check: `check-${String(check).padStart(3, '0')}`,
-      target,
-      result_id: `0193a3b4-c5d6-7e8f-9a0b-${String(k).padStart(12, '0')}`,
-      started_at: new Date(now - 120 - k).toISOString(),
-      success: ok,
-      duration_seconds: 0.08 + (k % 50) / 1000,
-      error: ok ? null : 'expected status 200-299, got 503',
-      error_code: ok ? null : 'STATUS_MISMATCH',
-      http: {
-        status_code: ok ? 200 : 503,
-        http_version: '1.1',
-        redirects: 0,
-        final_url: target,
-        body_bytes: 5120 + (k % 100),
-        phases: { resolve: 0.0011, connect: 0.012, tls: 0.031, processing: 0.024, transfer: 0.0007 },
-      },
-      tls: {
-        version: 'TLS 1.3',
-        cipher: 'TLS_AES_256_GCM_SHA384',
-        alpn: 'http/1.1',
-        chain_valid: true,
-        hostname_valid: true,
-        verify_error: null,
-        earliest_cert_expiry: 1_790_000_000,
-        last_chain_expiry: 1_790_000_000,
-        leaf: {
-          subject: `CN=site-${check}.example`,
-          issuer: "CN=R11,O=Let's Encrypt,C=US",
-          not_before: 1_782_000_000,
-          not_after: 1_790_000_000,
-          dns_names: [`site-${check}.example`, `www.site-${check}.example`],
-          fingerprint_sha256: 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90',
-        },
-      },
-    }
-  })
-  return { agent_id: 'eu-1', vantage: 'eu-west', seq: 1, sent_at: now, results, dropped: 0 }
+  const agent = { id: 'eu-1', vantage: 'eu-west', region: 'eu' }
+  const results = Array.from({ length: n }, (_, k) => httpsResult(agent, k, { checks: 50, intervalMs: 30_000 }, now))
+  return { agent_id: agent.id, vantage: agent.vantage, seq: 1, sent_at: now, results, dropped: 0 }
 }
 
 console.log('\nµs per result')

@@ -16,7 +16,7 @@ import { decodePushAck, encodeSignedBatch, INGEST_METHODS } from '../../proto/co
 import { signBatch } from '../../proto/envelope.ts'
 import { importPrivate, type Ed25519Jwk } from '../../proto/keys.ts'
 import type { ProbeResult } from '../../proto/result.ts'
-import { uuidv7 } from '../../agent/core/ids.ts'
+import { httpsResult } from './https-result.ts'
 
 export type Mode = 'http' | 'grpc' | 'pushgateway'
 
@@ -71,55 +71,6 @@ function procWriteBytes(pid: number): number {
   return Number(/^write_bytes: (\d+)$/m.exec(io)?.[1] ?? NaN)
 }
 
-/** A result as the agent makes it for an https check: http phases and the TLS block. */
-function httpsResult(agent: RunnerSpec['agents'][number], k: number, spec: RunnerSpec, now: number): ProbeResult {
-  const check = k % spec.checks
-  const ok = k % 13 !== 0
-  const target = `https://site-${check}.example/`
-  return {
-    check: `check-${String(check).padStart(3, '0')}`,
-    type: 'http',
-    target,
-    vantage: agent.vantage,
-    region: agent.region,
-    agent_id: agent.id,
-    result_id: uuidv7(now),
-    round: Math.floor(now / spec.checkInterval),
-    started_at: new Date(now - 120).toISOString(),
-    success: ok,
-    challenged: false,
-    duration_seconds: 0.08 + (k % 50) / 1000,
-    error: ok ? null : 'expected status 200-299, got 503',
-    error_code: ok ? null : 'STATUS_MISMATCH',
-    http: {
-      status_code: ok ? 200 : 503,
-      http_version: '1.1',
-      redirects: 0,
-      final_url: target,
-      body_bytes: 5120 + (k % 100),
-      phases: { resolve: 0.0011, connect: 0.012, tls: 0.031, processing: 0.024, transfer: 0.0007 },
-    },
-    tls: {
-      version: 'TLS 1.3',
-      cipher: 'TLS_AES_256_GCM_SHA384',
-      alpn: 'http/1.1',
-      chain_valid: true,
-      hostname_valid: true,
-      verify_error: null,
-      earliest_cert_expiry: 1_790_000_000,
-      last_chain_expiry: 1_790_000_000,
-      leaf: {
-        subject: `CN=site-${check}.example`,
-        issuer: 'CN=R11,O=Let\'s Encrypt,C=US',
-        not_before: 1_782_000_000,
-        not_after: 1_790_000_000,
-        dns_names: [`site-${check}.example`, `www.site-${check}.example`],
-        fingerprint_sha256: 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90',
-      },
-    },
-  }
-}
-
 /** The same results as the Pushgateway sees them: one synthetic_probe_success sample each. */
 function exposition(results: ProbeResult[]): string {
   const lines = ['# TYPE synthetic_probe_success gauge']
@@ -143,7 +94,7 @@ async function prepare(spec: RunnerSpec, agent: RunnerSpec['agents'][number], ag
   const batches: ProbeResult[][] = []
   for (let b = 0; b < total; b++) {
     // Result ids are UUIDv7s, time-ordered as an agent makes them: batch b's a little after b - 1's.
-    batches.push(Array.from({ length: spec.size }, (_, j) => httpsResult(agent, agentIndex * 7919 + b * spec.size + j, spec, now + b)))
+    batches.push(Array.from({ length: spec.size }, (_, j) => httpsResult(agent, agentIndex * 7919 + b * spec.size + j, { checks: spec.checks, intervalMs: spec.checkInterval }, now + b)))
   }
 
   if (spec.mode === 'pushgateway') {
