@@ -24,7 +24,6 @@ import { registerQuorumMetrics } from './quorum/metrics.ts'
 import { reviewApi } from './review/plugin.ts'
 import { reviewPage } from './review-page/plugin.ts'
 import type { Timers } from '../agent/daemon/time.ts'
-import { Committer } from './store/committer.ts'
 import { Store } from './store/store.ts'
 
 export interface HubOptions {
@@ -69,16 +68,19 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const maintenance = new MaintenanceBook(config, join(current.data, MAINTENANCE_FILE))
 
   // The rule replays into the votes what a crash left out of the votes table (see the store).
-  const store = Store.open(current.data, { rule: (check, vantage) => voteRule(current, check, vantage) })
+  // The ingest worker writes the results; this thread reads them and keeps the votes.
+  const store = Store.open(current.data, { rule: (check, vantage) => voteRule(current, check, vantage), writer: 'elsewhere' })
   logger.info({ file: store.file }, 'store opened')
   store.onVoteChange = (v, previous) =>
     logger.info({ check: v.check, vantage: v.vantage, vote: v.vote, previous: previous?.vote ?? null, round: v.round, agents: v.agents }, 'vote changed')
   const metrics = new HubMetrics({ config, votes: () => store.currentVotes(), agentsSeen: () => store.agentsSeen() })
-  const committer = new Committer(store, (err, batches) => {
-    metrics.storeErrors.inc(batches)
-    logger.error({ error: err.message, batches }, 'store commit failed')
-  })
-  const ingest = new Ingest({ config, committer, metrics, clock, logger })
+  let ingest: Ingest
+  try {
+    ingest = await Ingest.start({ config, store, metrics, clock, logger })
+  } catch (err) {
+    store.close()
+    throw err
+  }
   const quorum = new QuorumEngine({ store, config, clock, timers: opts.timers, logger })
   registerQuorumMetrics(metrics.registry, quorum)
   quorum.setMaintenance(maintenance.predicate())
@@ -172,7 +174,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           ready = false
           alerts.stop()
           await Promise.all([stopGrpc(server), app.close()])
-          await committer.drain()
+          await ingest.close()
           quorum.stop()
           await pushgateway.close()
           store.close()
@@ -184,6 +186,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   } catch (err) {
     if (grpcServer) grpcServer.forceShutdown()
     await app.close()
+    await ingest.close()
     quorum.stop()
     await pushgateway.close()
     store.close()

@@ -13,7 +13,7 @@ import { decodeSignedBatch, encodePushAck, encodeSignedBatch, decodePushAck, ING
 import type { Logger } from '../../agent/core/probe.ts'
 import { StoreUnavailableError } from '../store/committer.ts'
 import { GRPC_REASON_KEY, IngestRejection } from './errors.ts'
-import type { Ingest, VerifiedBatch } from './ingest.ts'
+import type { Ingest } from './ingest.ts'
 
 /** Requests stay raw bytes until the handler, so a malformed message is counted, not crashed on. */
 export const INGEST_SERVICE = {
@@ -64,50 +64,38 @@ export async function startGrpcIngest(opts: GrpcIngestOptions): Promise<{ server
     'grpc.max_send_message_length': 64 * 1024,
   })
 
-  /** Decodes one SignedBatch message and verifies it; throws IngestRejection. */
-  const verify = async (bytes: Buffer): Promise<VerifiedBatch> => {
+  /** Decodes one SignedBatch message and hands it to ingest at once (stream order); rejects with IngestRejection. */
+  const push = (bytes: Buffer): Promise<PushAck> => {
     const max = opts.maxBodyBytes()
     if (bytes.length > max) {
-      throw ingest.reject('oversize', `the message is ${bytes.length} bytes, over the ${max}-byte limit (ingest.max_body)`, 'grpc')
+      return Promise.reject(ingest.reject('oversize', `the message is ${bytes.length} bytes, over the ${max}-byte limit (ingest.max_body)`, 'grpc'))
     }
     let jws: string
     try {
       jws = decodeSignedBatch(bytes).jws
     } catch (err) {
-      throw ingest.reject('malformed', `the message is not a vantage.v1.SignedBatch: ${(err as Error).message}`, 'grpc')
+      return Promise.reject(ingest.reject('malformed', `the message is not a vantage.v1.SignedBatch: ${(err as Error).message}`, 'grpc'))
     }
-    return ingest.verify(jws, 'grpc')
+    return ingest.push(jws, 'grpc')
   }
 
-  const push: grpc.handleUnaryCall<Buffer, PushAck> = (call, callback) => {
-    verify(call.request).then((v) => ingest.commit(v)).then(
+  const pushUnary: grpc.handleUnaryCall<Buffer, PushAck> = (call, callback) => {
+    push(call.request).then(
       (ack) => callback(null, ack),
       (err: unknown) => callback(toStatus(err, logger)),
     )
   }
 
   const pushStream: grpc.handleBidiStreamingCall<Buffer, PushAck> = (call) => {
-    // Batches are verified concurrently but handed to the committer in stream order (the seq
-    // check needs it; a batch waits for the one before to be submitted, not committed, so
-    // batches still share transactions) and acknowledged in stream order (the contract).
-    let submitted: Promise<void> = Promise.resolve()
+    // Batches are handed to ingest as they arrive (in stream order: the seq check needs it),
+    // so they are verified and committed together, and acknowledged in stream order (the contract).
     let acked: Promise<void> = Promise.resolve()
     let inFlight = 0
     let failed = false
     call.on('data', (bytes: Buffer) => {
       if (failed) return
       if (++inFlight >= STREAM_WINDOW) call.pause()
-      const verified = verify(bytes)
-      verified.catch(() => {}) // handled below, maybe a few turns later
-      const committed = new Promise<PushAck>((resolve, reject) => {
-        submitted = submitted.then(async () => {
-          try {
-            ingest.commit(await verified).then(resolve, reject)
-          } catch (err) {
-            reject(err)
-          }
-        })
-      })
+      const committed = push(bytes)
       committed.catch(() => {})
       acked = acked.then(async () => {
         let ack: PushAck
@@ -136,7 +124,7 @@ export async function startGrpcIngest(opts: GrpcIngestOptions): Promise<{ server
     call.on('error', (err) => logger.debug({ error: err.message }, 'PushStream ended with an error'))
   }
 
-  server.addService(INGEST_SERVICE, { Push: push, PushStream: pushStream })
+  server.addService(INGEST_SERVICE, { Push: pushUnary, PushStream: pushStream })
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${formatHost(opts.host)}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(err) : resolve(bound),

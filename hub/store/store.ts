@@ -1,25 +1,23 @@
-// The hub's SQLite store: results deduped by result_id, per-agent replay protection, and the
-// latest vote per (check, vantage). Writes happen in applyBatches (one transaction for all the
-// batches the committer gathered, one savepoint per batch); reads of votes and agents come
-// from memory, which mirrors the committed rows (this process is the only writer).
+// The hub's SQLite store, as the event loop sees it: the latest vote per (check, vantage) and the
+// agents seen (in memory, mirroring what is committed), result history and lookups, and the
+// quorum engine's tables. Results are written by a ResultLog (hub/store/result-log.ts): in the
+// hub, the ingest writer thread's (hub/ingest/writer.ts), which tells this store what it committed
+// (committed()); in tests and tools, one of its own (applyBatches()).
 //
-// What the ack transaction writes per result is one row of `results` (its id in arrival order,
-// the unique result_id for dedupe, the protobuf bytes the agent signed) and nothing else. What
-// derives from the results (the history index (check, vantage, started_at), whose inserts land
-// on scattered pages, and the votes table, rewritten by nearly every batch) is written by
-// indexHistory in a transaction of its own, about once a second and before every history
-// query, so queries always see every committed result; memory holds the current votes. A
-// crash between the two only leaves the derived rows behind: the next start catches up from
-// results_history_mark, indexing those results and replaying them into the votes.
-import { createHash } from 'node:crypto'
-import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs'
+// The votes reach the votes table with the history index, about once a second (the log's
+// index()): a crash between a commit and that only leaves them behind, and open() replays the
+// results past results_history_mark into the votes.
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { decodeResult, encodeResult } from '../../proto/codec.ts'
 import type { ProbeResult } from '../../proto/result.ts'
 import { migrate } from './migrations.ts'
 import { openDatabase, type Database, type Statement } from './sqlite.ts'
 import { QuorumTables } from './quorum.ts'
+import { configureConnection, readIndexMark, ResultLog, type LogBatch, type StoreSync, type VoteRecord } from './result-log.ts'
 import { mergeVote, type VoteRule, type VoteState } from './vote.ts'
+
+export type { StoreSync, VoteRecord } from './result-log.ts'
 
 export const STORE_FILE = 'hub.sqlite'
 
@@ -45,6 +43,18 @@ export type BatchOutcome =
   | { ok: true; accepted: number; duplicates: number }
   | { ok: false; reason: 'replayed_seq'; error: string }
 
+/** A batch a ResultLog committed (and made durable): what the votes and the agents seen take from it. */
+export interface CommittedBatch {
+  agent_id: string
+  vantage: string
+  seq: number
+  dropped: number
+  received_at: number
+  /** The results stored now (not duplicates), in batch order. */
+  accepted: readonly ProbeResult[]
+  rule: (check: string) => VoteRule | null
+}
+
 export interface AgentSeen {
   agent_id: string
   vantage: string
@@ -62,11 +72,6 @@ interface ResultRow {
 interface HistoryRow extends ResultRow {
   id: number
   started_at: string
-}
-
-interface SeqRow {
-  seq: number
-  results_digest: string
 }
 
 interface VoteRow {
@@ -87,16 +92,13 @@ interface VoteRow {
   json: string | null
 }
 
-/** How often committed results are added to the history index (ms). */
+/** How often committed results are added to the history index, and the votes saved (ms). */
 export const HISTORY_INDEX_MS = 1000
-
-export type StoreSync = 'full' | 'normal'
 
 export interface StoreOptions {
   /**
-   * full (default): durable() fsyncs the WAL, so an acknowledged result survives power loss and
-   * OS crashes. normal: durable() returns at once; an acknowledged result survives the hub
-   * process being killed (its WAL frames are in the OS), not a power loss.
+   * full (default): an acknowledged result survives power loss and OS crashes (the WAL is
+   * fsynced before acks); normal: it survives the hub process being killed. See ResultLog.
    */
   sync?: StoreSync
   /**
@@ -104,6 +106,12 @@ export interface StoreOptions {
    * the results a crash left out of them. Without it those results are indexed, not replayed.
    */
   rule?: (check: string, vantage: string) => VoteRule | null
+  /**
+   * Who writes the results. 'here' (default): this store's own ResultLog (applyBatches()).
+   * 'elsewhere': a ResultLog on another connection (the hub's ingest writer thread), which reports
+   * its commits through committed() and is handed the votes to save through persistVotes.
+   */
+  writer?: 'here' | 'elsewhere'
 }
 
 export type VoteListener = (next: VoteState, previous: VoteState | undefined) => void
@@ -117,70 +125,42 @@ export type CommitListener = (votes: readonly VoteState[], agents: readonly Agen
 export class Store {
   /** Called after a commit for each (check, vantage) whose vote changed (up → down, …). */
   onVoteChange: VoteListener = () => {}
+  /**
+   * With writer 'elsewhere': hands the votes changed since the last call to the writer, which
+   * saves them with its next history index step. Returns false when they could not be handed
+   * over (they are offered again next time).
+   */
+  persistVotes: (votes: VoteRecord[]) => boolean = () => false
   /** The quorum engine's rows (state, mutes, acks, incidents). */
   readonly quorum: QuorumTables
   private readonly commitListeners = new Set<CommitListener>()
   private readonly votes = new Map<string, VoteState>()
-  /** A nested transaction function runs as a SAVEPOINT: a throw rolls back that batch only. */
-  private readonly applyOne: Store['applyOneUnwrapped']
   private readonly seen = new Map<string, AgentSeen>()
+  /** The writer, when it is this store's (writer 'here'). */
+  private readonly log: ResultLog | null
   private readonly sql: {
-    insertResult: Statement
-    getSeq: Statement<SeqRow>
-    putSeq: Statement
-    putVote: Statement
     getResult: Statement<ResultRow>
     countResults: Statement<{ n: number }>
     maxId: Statement<{ id: number | null }>
-    indexRange: Statement
-    putMark: Statement
     history: Statement<HistoryRow>
     historyAllVantages: Statement<HistoryRow>
     historyTail: Statement<HistoryRow>
   }
-  /**
-   * Every result with id <= this is in results_history and in the votes table (ids only grow:
-   * nothing is deleted).
-   */
-  private indexedTo: number
   private indexTimer: ReturnType<typeof setInterval> | null = null
-  /** Votes changed in memory since indexHistory last wrote the votes table. */
+  /** Votes changed in memory since they were last saved to the votes table. */
   private readonly unsavedVotes = new Map<string, VoteState>()
-
-  /** The WAL's file descriptor for durable() (opened at the first call). */
-  private walFd: number | null = null
-  /** The fsync in progress, and the one queued behind it (it covers commits made since). */
-  private syncing: Promise<void> | null = null
-  private queuedSync: Promise<void> | null = null
 
   private constructor(
     private readonly db: Database,
     readonly file: string,
     readonly sync: StoreSync,
     rule: StoreOptions['rule'],
+    writer: NonNullable<StoreOptions['writer']>,
   ) {
     this.sql = {
-      insertResult: db.prepare(
-        'INSERT OR IGNORE INTO results (result_id, check_name, vantage, started_at, received_at, body) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      getSeq: db.prepare('SELECT seq, results_digest FROM agent_seq WHERE agent_id = ?'),
-      putSeq: db.prepare(
-        `INSERT OR REPLACE INTO agent_seq (agent_id, vantage, seq, results_digest, last_seen, dropped) VALUES (?, ?, ?, ?, ?, ?)`,
-      ),
-      putVote: db.prepare(
-        `INSERT OR REPLACE INTO votes
-           (check_name, vantage, round, interval_ms, vote, impaired, agents, n_results, n_success, n_challenged,
-            n_down, n_down_impaired, result_id, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
       getResult: db.prepare('SELECT body, json FROM results WHERE result_id = ?'),
       countResults: db.prepare('SELECT count(*) AS n FROM results'),
       maxId: db.prepare('SELECT max(id) AS id FROM results'),
-      indexRange: db.prepare(
-        `INSERT OR IGNORE INTO results_history (check_name, vantage, started_at, result_id)
-         SELECT check_name, vantage, started_at, result_id FROM results WHERE id > ? AND id <= ?`,
-      ),
-      putMark: db.prepare('INSERT OR REPLACE INTO results_history_mark (one, indexed_to) VALUES (1, ?)'),
       history: db.prepare(
         `SELECT r.id, h.started_at, r.body, r.json FROM results_history h JOIN results r ON r.result_id = h.result_id
          WHERE h.check_name = ? AND h.vantage = ? AND h.started_at >= ?
@@ -191,19 +171,20 @@ export class Store {
          WHERE h.check_name = ? AND h.started_at >= ?
          ORDER BY h.started_at DESC, h.result_id DESC LIMIT ?`,
       ),
-      // Results not indexed yet (only when indexing failed): a scan of the newest rows.
+      // Results not indexed yet: a scan of the newest rows.
       historyTail: db.prepare(
         `SELECT id, started_at, body, json FROM results
          WHERE id > ? AND check_name = ? AND (? IS NULL OR vantage = ?) AND started_at >= ?`,
       ),
     }
-    this.applyOne = db.transaction(this.applyOneUnwrapped.bind(this))
     this.quorum = new QuorumTables(db)
-    this.indexedTo = (db.prepare<{ indexed_to: number }>('SELECT indexed_to FROM results_history_mark').get()?.indexed_to) ?? 0
     this.load()
-    // Catch up with what the last run committed but did not index (a crash), then keep up.
+    // Catch up with what the last run committed but did not index (a crash), before any other
+    // writer starts; then keep up.
+    const log = new ResultLog(db, file, sync)
     if (rule) this.replayVotes(rule)
-    this.indexHistory()
+    log.index(this.takeUnsavedVotes())
+    this.log = writer === 'here' ? log : null
     this.indexTimer = setInterval(() => this.indexHistory(), HISTORY_INDEX_MS)
     this.indexTimer.unref?.()
   }
@@ -214,18 +195,15 @@ export class Store {
     const file = join(dir, STORE_FILE)
     const db = openDatabase(file)
     try {
-      db.pragma('journal_mode = WAL')
       // WAL with synchronous=NORMAL survives a killed process (a commit's WAL frames reach the
       // OS with write() before COMMIT returns) but may lose the last commits on power loss or
       // an OS crash; its checkpoints still fsync the WAL before copying it, so the database
       // stays consistent. An ack makes the agent delete its copy, so by default an acknowledged
-      // result must survive those too: rather than synchronous=FULL, which fsyncs inside COMMIT
-      // and so blocks the event loop, durable() fsyncs the WAL on the thread pool and the
-      // committer acknowledges after it (see hub/store/committer.ts).
-      db.pragma('synchronous = NORMAL')
-      db.pragma('foreign_keys = ON')
+      // result must survive those too: rather than synchronous=FULL, which fsyncs inside COMMIT,
+      // the ResultLog fsyncs the WAL (durable()) and acks wait for it.
+      configureConnection(db)
       migrate(db, file)
-      return new Store(db, file, options.sync ?? 'full', options.rule)
+      return new Store(db, file, options.sync ?? 'full', options.rule, options.writer ?? 'here')
     } catch (err) {
       db.close()
       throw err
@@ -261,33 +239,62 @@ export class Store {
   }
 
   /**
-   * Stores batches in one transaction (one savepoint each, so a failing batch does not take the
-   * others down). Returns, per input, its outcome or the Error that rolled it back. When this
-   * returns, every `ok` outcome is committed: only then may it be acknowledged.
+   * Stores batches through this store's own ResultLog, in one transaction (one savepoint each,
+   * so a failing batch does not take the others down), and takes them into the votes. Returns,
+   * per input, its outcome or the Error that rolled it back. When this returns, every `ok`
+   * outcome is committed; it may be acknowledged once durable() resolved.
    */
   applyBatches(inputs: readonly BatchInput[]): (BatchOutcome | Error)[] {
-    const outcomes: (BatchOutcome | Error)[] = []
-    const pendingVotes = new Map<string, VoteState>()
-    const pendingSeen: AgentSeen[] = []
-    this.db
-      .transaction(() => {
-        for (const input of inputs) {
-          const votes = new Map<string, VoteState>()
-          try {
-            const outcome = this.applyOne(input, (k) => votes.get(k) ?? pendingVotes.get(k) ?? this.votes.get(k), votes)
-            outcomes.push(outcome)
-            if (outcome.ok) {
-              for (const [k, v] of votes) pendingVotes.set(k, v)
-              pendingSeen.push({ agent_id: input.agent_id, vantage: input.vantage, seq: input.seq, last_seen: input.received_at, dropped: input.dropped })
-            }
-          } catch (err) {
-            outcomes.push(err instanceof Error ? err : new Error(String(err)))
-          }
-        }
+    if (!this.log) throw new Error('this store is written by another connection (writer: elsewhere)')
+    const outcomes = this.log.applyBatches(inputs.map(toLogBatch))
+    const committed: CommittedBatch[] = []
+    const out = outcomes.map((outcome, i): BatchOutcome | Error => {
+      if (outcome instanceof Error || !outcome.ok) return outcome
+      const input = inputs[i]
+      committed.push({
+        agent_id: input.agent_id,
+        vantage: input.vantage,
+        seq: input.seq,
+        dropped: input.dropped,
+        received_at: input.received_at,
+        accepted: outcome.accepted.map((k) => input.results[k]),
+        rule: input.rule,
       })
-      .immediate()
-    // Committed: now memory may follow (the votes table follows with the history index).
-    for (const [k, v] of pendingVotes) {
+      return { ok: true, accepted: outcome.accepted.length, duplicates: outcome.duplicates }
+    })
+    this.committed(committed)
+    return out
+  }
+
+  /** With writer 'here': see ResultLog.durable(). */
+  durable(): Promise<void> {
+    return this.log ? this.log.durable() : Promise.resolve()
+  }
+
+  /**
+   * Takes committed batches (in commit order) into the votes and the agents seen, then tells
+   * the listeners. The writer calls it once per commit, after the commit and before any ack.
+   */
+  committed(batches: readonly CommittedBatch[]): void {
+    if (batches.length === 0) return
+    const changed = new Map<string, VoteState>()
+    for (const batch of batches) {
+      for (const r of batch.accepted) {
+        const rule = batch.rule(r.check)
+        if (!rule) continue
+        const key = voteKey(r.check, r.vantage)
+        const next = mergeVote(changed.get(key) ?? this.votes.get(key), r, rule, batch.received_at)
+        if (next) changed.set(key, next)
+      }
+      this.seen.set(batch.agent_id, {
+        agent_id: batch.agent_id,
+        vantage: batch.vantage,
+        seq: batch.seq,
+        last_seen: batch.received_at,
+        dropped: batch.dropped,
+      })
+    }
+    for (const [k, v] of changed) {
       const previous = this.votes.get(k)
       this.votes.set(k, v)
       this.unsavedVotes.set(k, v)
@@ -298,53 +305,15 @@ export class Store {
         // A listener's failure must not turn a committed batch into a failed one.
       }
     }
-    for (const s of pendingSeen) this.seen.set(s.agent_id, s)
-    if (pendingSeen.length > 0) {
-      const updated = [...pendingVotes.values()]
-      for (const listener of this.commitListeners) {
-        try {
-          listener(updated, pendingSeen)
-        } catch {
-          // As above: the batches are committed whatever a listener does.
-        }
+    const updated = [...changed.values()]
+    const agents = batches.map((b) => this.seen.get(b.agent_id)!)
+    for (const listener of this.commitListeners) {
+      try {
+        listener(updated, agents)
+      } catch {
+        // As above: the batches are committed whatever a listener does.
       }
     }
-    return outcomes
-  }
-
-  /**
-   * Resolves once every transaction committed before the call is on stable storage: an fsync of
-   * the WAL on the thread pool, shared by all the callers that arrive while one is running (the
-   * next starts when it ends, since it must cover their commits). With sync 'normal', at once.
-   */
-  durable(): Promise<void> {
-    if (this.sync === 'normal') return Promise.resolve()
-    if (!this.syncing) return (this.syncing = this.fsyncWal())
-    this.queuedSync ??= this.syncing.then(
-      () => this.startQueued(),
-      () => this.startQueued(),
-    )
-    return this.queuedSync
-  }
-
-  private startQueued(): Promise<void> {
-    this.queuedSync = null
-    return (this.syncing = this.fsyncWal())
-  }
-
-  private fsyncWal(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      try {
-        // The WAL exists once a transaction committed (and until the last connection closes).
-        this.walFd ??= openSync(`${this.file}-wal`, 'r+')
-      } catch (err) {
-        reject(err)
-        return
-      }
-      fdatasync(this.walFd, (err) => (err ? reject(err) : resolve()))
-    }).finally(() => {
-      if (!this.queuedSync) this.syncing = null
-    })
   }
 
   /** Subscribes to commits (see CommitListener); returns the unsubscribe function. */
@@ -353,53 +322,11 @@ export class Store {
     return () => this.commitListeners.delete(listener)
   }
 
-  /** One batch; runs as a SAVEPOINT inside applyBatches' transaction (see the constructor). */
-  private applyOneUnwrapped(input: BatchInput, lookup: (key: string) => VoteState | undefined, votes: Map<string, VoteState>): BatchOutcome {
-    const digest = digestOf(input.results)
-    const last = this.sql.getSeq.get(input.agent_id)
-    if (last && (input.seq < last.seq || (input.seq === last.seq && digest !== last.results_digest))) {
-      return {
-        ok: false,
-        reason: 'replayed_seq',
-        error:
-          input.seq < last.seq
-            ? `batch seq ${input.seq} from agent ${input.agent_id} is a replay: the hub has already accepted seq ${last.seq}`
-            : `batch seq ${input.seq} from agent ${input.agent_id} was already used for a different batch (seq must increase with every batch)`,
-      }
-    }
-    // seq === last.seq with the same results is the agent retrying after a lost ack: every
-    // result is already stored, so it is acknowledged as duplicates.
-    let accepted = 0
-    const { results, bodies, received_at } = input
-    const insert = this.sql.insertResult
-    for (let i = 0; i < results.length; i++) {
-      const r = results[i]
-      const { changes } = insert.run(r.result_id, r.check, r.vantage, r.started_at, received_at, bodies?.[i] ?? encodeResult(r))
-      if (changes === 0) continue // the same result_id again: counted once
-      accepted++
-      const rule = input.rule(r.check)
-      if (!rule) continue
-      const key = voteKey(r.check, r.vantage)
-      const next = mergeVote(lookup(key), r, rule, received_at)
-      // Written once per transaction, by applyBatches, after the last batch.
-      if (next) votes.set(key, next)
-    }
-    this.sql.putSeq.run(input.agent_id, input.vantage, Math.max(input.seq, last?.seq ?? 0), digest, input.received_at, input.dropped)
-    return { ok: true, accepted, duplicates: input.results.length - accepted }
-  }
-
-  private writeVote(v: VoteState): void {
-    this.sql.putVote.run(
-      v.check, v.vantage, v.round, v.interval_ms, v.vote, v.impaired ? 1 : 0, JSON.stringify(v.agents),
-      v.n_results, v.n_success, v.n_challenged, v.n_down, v.n_down_impaired, v.result.result_id, v.updated_at,
-    )
-  }
-
   /** Merges the results past the mark (committed, not yet in the votes table) into the votes. */
   private replayVotes(rule: NonNullable<StoreOptions['rule']>): void {
     const rows = this.db
       .prepare<ResultRow & { received_at: number }>('SELECT body, json, received_at FROM results WHERE id > ? ORDER BY id')
-      .iterate(this.indexedTo)
+      .iterate(readIndexMark(this.db))
     for (const row of rows) {
       const r = resultOf(row)
       const voteRule = rule(r.check, r.vantage)
@@ -435,43 +362,66 @@ export class Store {
   history(q: { check: string; vantage?: string; since?: string; limit?: number }): ProbeResult[] {
     const since = q.since ?? ''
     const limit = q.limit ?? 100
-    this.indexHistory()
+    if (this.log) this.indexHistory()
+    const indexedTo = readIndexMark(this.db)
     let rows =
       q.vantage === undefined
         ? this.sql.historyAllVantages.all(q.check, since, limit)
         : this.sql.history.all(q.check, q.vantage, since, limit)
-    if (this.maxResultId() > this.indexedTo) {
-      // Indexing failed (disk full?): the newest results are read from the table itself.
-      const tail = this.sql.historyTail.all(this.indexedTo, q.check, q.vantage ?? null, q.vantage ?? null, since)
-      rows = [...rows, ...tail].sort((a, b) => (a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0)).slice(0, limit)
+    if (this.maxResultId() > indexedTo) {
+      // Committed since the last index step (or indexing failed): read from the table itself.
+      const tail = this.sql.historyTail.all(indexedTo, q.check, q.vantage ?? null, q.vantage ?? null, since)
+      const seen = new Set(rows.map((r) => r.id))
+      rows = [...rows, ...tail.filter((r) => !seen.has(r.id))]
+        .sort((a, b) => (a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0))
+        .slice(0, limit)
     }
     return rows.map(resultOf)
   }
 
   /**
-   * Adds the results committed since the last run to the history index, in one transaction of
-   * its own (never the ack's). Runs on a timer, before history queries and at open; returns
-   * false when it failed (the results stay committed; history() then reads them directly).
+   * Adds the results committed since the last time to the history index and saves the changed
+   * votes, in one transaction of its own (never an ack's); with writer 'elsewhere', hands the
+   * votes to the writer, which does both. Runs on a timer, before history queries and at
+   * close; returns false when it failed (what it could not save is tried again next time).
    */
   indexHistory(): boolean {
     if (!this.db.open) return false
-    const upTo = this.maxResultId()
-    if (upTo <= this.indexedTo && this.unsavedVotes.size === 0) return true
-    try {
-      this.db
-        .transaction(() => {
-          this.sql.indexRange.run(this.indexedTo, upTo)
-          // Each (check, vantage) once, however many results it took since the last time.
-          for (const v of this.unsavedVotes.values()) this.writeVote(v)
-          this.sql.putMark.run(upTo)
-        })
-        .immediate()
-      this.indexedTo = upTo
-      this.unsavedVotes.clear()
-      return true
-    } catch {
-      return false
+    const votes = this.takeUnsavedVotes()
+    const ok = this.log ? this.log.index(votes) : this.persistVotes(votes)
+    if (!ok) {
+      // Offered again next time, unless a newer state of the same vote came meanwhile.
+      for (const v of votes) {
+        const key = voteKey(v.check, v.vantage)
+        if (!this.unsavedVotes.has(key)) this.unsavedVotes.set(key, this.votes.get(key)!)
+      }
     }
+    return ok
+  }
+
+  /** The votes changed since they were last saved, as rows; they count as saved from now on. */
+  takeUnsavedVotes(): VoteRecord[] {
+    const out: VoteRecord[] = []
+    for (const v of this.unsavedVotes.values()) {
+      out.push({
+        check: v.check,
+        vantage: v.vantage,
+        round: v.round,
+        interval_ms: v.interval_ms,
+        vote: v.vote,
+        impaired: v.impaired,
+        agents: v.agents,
+        n_results: v.n_results,
+        n_success: v.n_success,
+        n_challenged: v.n_challenged,
+        n_down: v.n_down,
+        n_down_impaired: v.n_down_impaired,
+        result_id: v.result.result_id,
+        updated_at: v.updated_at,
+      })
+    }
+    this.unsavedVotes.clear()
+    return out
   }
 
   private maxResultId(): number {
@@ -486,14 +436,32 @@ export class Store {
     return this.db.open
   }
 
+  /** Saves what is pending (indexHistory()) and closes. With writer 'elsewhere', close the writer first. */
   close(): void {
     if (this.indexTimer !== null) clearInterval(this.indexTimer)
     this.indexTimer = null
     if (!this.db.open) return
-    this.indexHistory()
+    if (this.log) {
+      this.indexHistory()
+      this.log.close(false)
+    }
     this.db.close()
-    if (this.walFd !== null) closeSync(this.walFd)
-    this.walFd = null
+  }
+}
+
+/** A batch as the ResultLog takes it (see LogBatch). */
+export function toLogBatch(input: Omit<BatchInput, 'rule'>): LogBatch {
+  const { results } = input
+  return {
+    agent_id: input.agent_id,
+    vantage: input.vantage,
+    seq: input.seq,
+    dropped: input.dropped,
+    result_ids: results.map((r) => r.result_id),
+    checks: results.map((r) => r.check),
+    started_ats: results.map((r) => r.started_at),
+    bodies: input.bodies ?? results.map((r) => encodeResult(r)),
+    received_at: input.received_at,
   }
 }
 
@@ -503,11 +471,4 @@ function resultOf(row: ResultRow): ProbeResult {
 
 function voteKey(check: string, vantage: string): string {
   return `${check}\u0000${vantage}`
-}
-
-/** Identifies a batch's content independently of its signature and sent_at. */
-function digestOf(results: readonly ProbeResult[]): string {
-  const h = createHash('sha256')
-  for (const r of results) h.update(r.result_id).update('\n')
-  return h.digest('base64url')
 }

@@ -49,6 +49,8 @@ export interface RunnerReport {
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number }
   /** CPU seconds (user + system) the server spent during the measurement. */
   serverCpuSeconds: number
+  /** CPU seconds of the server's main thread alone (for the hub: its event loop). */
+  serverMainThreadCpuSeconds: number
   /** Bytes the server wrote to storage during the measurement (/proc/PID/io write_bytes). */
   serverWriteBytes: number
   /** CPU seconds this process spent sending and reading acks during the measurement. */
@@ -60,8 +62,9 @@ export interface RunnerReport {
 
 const CLK_TCK = 100 // Linux USER_HZ; the orchestrator checks getconf CLK_TCK
 
-function procCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+/** CPU seconds of a process (all threads), or of one thread given its tid. */
+function procCpuSeconds(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
 }
@@ -197,6 +200,7 @@ async function main(): Promise<void> {
   const latencies: number[] = []
   let acked = 0
   const cpu0 = procCpuSeconds(spec.serverPid)
+  const mainCpu0 = procCpuSeconds(spec.serverPid, spec.serverPid)
   const written0 = procWriteBytes(spec.serverPid)
   const client0 = process.cpuUsage()
   const t0 = performance.now()
@@ -216,6 +220,7 @@ async function main(): Promise<void> {
   )
   const wall = (performance.now() - t0) / 1000
   const serverCpu = procCpuSeconds(spec.serverPid) - cpu0
+  const serverMainCpu = procCpuSeconds(spec.serverPid, spec.serverPid) - mainCpu0
   const serverWriteBytes = procWriteBytes(spec.serverPid) - written0
   const clientCpu = process.cpuUsage(client0)
   await Promise.all(senders.map((s) => s.close()))
@@ -238,6 +243,7 @@ async function main(): Promise<void> {
       mean: latencies.reduce((a, b) => a + b, 0) / Math.max(1, batches),
     },
     serverCpuSeconds: serverCpu,
+    serverMainThreadCpuSeconds: serverMainCpu,
     serverWriteBytes,
     clientCpuSeconds: (clientCpu.user + clientCpu.system) / 1e6,
     acked,

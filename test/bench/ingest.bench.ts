@@ -131,7 +131,7 @@ function fmtMs(n: number): string {
 }
 
 function table(rows: RunnerReport[]): string {
-  const head = ['server', 'transport', 'batch', 'results/s', 'p50 ms', 'p99 ms', 'batches', 'wall s', 'server CPU s', 'CPU µs/result', 'disk KiB/result', 'client CPU s']
+  const head = ['server', 'transport', 'batch', 'results/s', 'p50 ms', 'p99 ms', 'batches', 'wall s', 'server CPU s', 'main thread CPU s', 'CPU µs/result', 'disk KiB/result', 'client CPU s']
   const body = rows.map((r) => [
     LABEL[r.mode][0],
     LABEL[r.mode][1],
@@ -142,6 +142,7 @@ function table(rows: RunnerReport[]): string {
     fmtInt(r.batches),
     r.wallSeconds.toFixed(2),
     r.serverCpuSeconds.toFixed(2),
+    r.mode === 'pushgateway' ? '–' : r.serverMainThreadCpuSeconds.toFixed(2),
     ((r.serverCpuSeconds / r.results) * 1e6).toFixed(1),
     (r.serverWriteBytes / r.results / 1024).toFixed(1),
     r.clientCpuSeconds.toFixed(2),

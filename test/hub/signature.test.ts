@@ -1,10 +1,10 @@
-// The hub's thread-pool Ed25519 verifier gives WebCrypto's answer.
+// The hub's Ed25519 verifier (node:crypto) gives WebCrypto's answer.
 import { generateKeyPairSync, sign } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { verifyOnThreadPool } from '../../hub/ingest/signature.ts'
+import { verifyNow } from '../../hub/ingest/signature.ts'
 import { importPublic } from '../../proto/keys.ts'
 
-describe('verifyOnThreadPool', () => {
+describe('verifyNow', () => {
   it('accepts the signature of the data and refuses any other data, signature or key', async () => {
     const a = generateKeyPairSync('ed25519')
     const b = generateKeyPairSync('ed25519')
@@ -20,7 +20,7 @@ describe('verifyOnThreadPool', () => {
       [keyB, signature, data],
       [keyA, signature.map((x, i) => (i === 0 ? x ^ 1 : x)), data],
     ]
-    const ours = await Promise.all(cases.map(([k, s, d]) => verifyOnThreadPool(k, s, d)))
+    const ours = await Promise.all(cases.map(([k, s, d]) => verifyNow(k, s, d)))
     const webcrypto = await Promise.all(cases.map(([k, s, d]) => crypto.subtle.verify('Ed25519', k, s, d)))
     expect(ours).toEqual([true, false, false, false])
     expect(ours).toEqual(webcrypto)

@@ -1,0 +1,277 @@
+// The write side of the results: what an ack waits for. One row of `results` per result (its id
+// in arrival order, the unique result_id for dedupe, the protobuf bytes the agent signed), the
+// per-agent replay check, and an fsync of the WAL before anything is acknowledged.
+//
+// What derives from the results (the history index (check, vantage, started_at), whose inserts
+// land on scattered pages, and the votes table) is written by index() in a transaction of its
+// own, about once a second: the votes live in memory (hub/store/store.ts) and reach the table
+// from there. A crash between the two only leaves the derived rows behind: the next start
+// catches up from results_history_mark (the store replays those results into the votes).
+//
+// In the hub, a ResultLog runs on the ingest writer thread's own connection (hub/ingest/writer.ts), so
+// SQLite's work for each result stays off the event loop; tests and tools run one in-process.
+import { createHash } from 'node:crypto'
+import { closeSync, fdatasync, openSync } from 'node:fs'
+import { openDatabase, type Database, type Statement } from './sqlite.ts'
+import type { Vote } from './vote.ts'
+
+/**
+ * One signed batch, verified, as the log stores it: column by column (cheap to pass between
+ * threads). Every result is of the batch's vantage (ingest refuses any other).
+ */
+export interface LogBatch {
+  agent_id: string
+  vantage: string
+  seq: number
+  /** The agent's count of results it had to drop (outbox full), as last reported. */
+  dropped: number
+  result_ids: readonly string[]
+  checks: readonly string[]
+  started_ats: readonly string[]
+  /** The vantage.v1.ProbeResult bytes of each result as its agent signed them, stored as they are. */
+  bodies: readonly Uint8Array[]
+  /** Hub clock, unix ms. */
+  received_at: number
+}
+
+export type LogOutcome =
+  | { ok: true; /** Indexes (into the batch) of the results stored now: not seen before. */ accepted: number[]; duplicates: number }
+  | { ok: false; reason: 'replayed_seq'; error: string }
+
+/** A row of the votes table: a vote as it was last saved (its result by id). */
+export interface VoteRecord {
+  check: string
+  vantage: string
+  round: number
+  interval_ms: number
+  vote: Vote
+  impaired: boolean
+  agents: string[]
+  n_results: number
+  n_success: number
+  n_challenged: number
+  n_down: number
+  n_down_impaired: number
+  result_id: string
+  updated_at: number
+}
+
+export type StoreSync = 'full' | 'normal'
+
+interface SeqRow {
+  seq: number
+  results_digest: string
+}
+
+export class ResultLog {
+  private readonly sql: {
+    insertResult: Statement
+    getSeq: Statement<SeqRow>
+    putSeq: Statement
+    putVote: Statement
+    maxId: Statement<{ id: number | null }>
+    indexRange: Statement
+    putMark: Statement
+  }
+  /** A nested transaction function runs as a SAVEPOINT: a throw rolls back that batch only. */
+  private readonly applyOne: ResultLog['applyOneUnwrapped']
+  /** Every result with id <= this is in results_history (ids only grow: nothing is deleted). */
+  private indexedTo: number
+  /** The WAL's file descriptor for durable() (opened at the first call). */
+  private walFd: number | null = null
+  /** The fsync in progress, and the one queued behind it (it covers commits made since). */
+  private syncing: Promise<void> | null = null
+  private queuedSync: Promise<void> | null = null
+
+  /**
+   * Writes through `db`, which the caller opened and migrated (hub/store/store.ts). sync 'full'
+   * (default): durable() fsyncs the WAL, so an acknowledged result survives power loss; 'normal':
+   * durable() returns at once, and an acknowledged result survives the process being killed.
+   */
+  constructor(
+    private readonly db: Database,
+    readonly file: string,
+    readonly sync: StoreSync = 'full',
+    /** COMMIT itself fsyncs (synchronous=FULL): see open(). */
+    private readonly syncsInCommit = false,
+  ) {
+    this.sql = {
+      insertResult: db.prepare(
+        'INSERT OR IGNORE INTO results (result_id, check_name, vantage, started_at, received_at, body) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      getSeq: db.prepare('SELECT seq, results_digest FROM agent_seq WHERE agent_id = ?'),
+      putSeq: db.prepare(
+        `INSERT OR REPLACE INTO agent_seq (agent_id, vantage, seq, results_digest, last_seen, dropped) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      putVote: db.prepare(
+        `INSERT OR REPLACE INTO votes
+           (check_name, vantage, round, interval_ms, vote, impaired, agents, n_results, n_success, n_challenged,
+            n_down, n_down_impaired, result_id, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      maxId: db.prepare('SELECT max(id) AS id FROM results'),
+      indexRange: db.prepare(
+        `INSERT OR IGNORE INTO results_history (check_name, vantage, started_at, result_id)
+         SELECT check_name, vantage, started_at, result_id FROM results WHERE id > ? AND id <= ?`,
+      ),
+      putMark: db.prepare('INSERT OR REPLACE INTO results_history_mark (one, indexed_to) VALUES (1, ?)'),
+    }
+    this.applyOne = db.transaction(this.applyOneUnwrapped.bind(this))
+    this.indexedTo = readIndexMark(db)
+  }
+
+  /**
+   * A log on a connection of its own to a store the hub already opened (and migrated), for a
+   * thread of its own: with sync 'full', each COMMIT fsyncs the WAL itself (synchronous=FULL),
+   * which blocks only this thread, and durable() has nothing left to wait for.
+   */
+  static open(file: string, sync: StoreSync = 'full'): ResultLog {
+    const db = openDatabase(file)
+    try {
+      configureConnection(db)
+      if (sync === 'full') db.pragma('synchronous = FULL')
+      return new ResultLog(db, file, sync, true)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+  }
+
+  /**
+   * Stores batches in one transaction (one savepoint each, so a failing batch does not take the
+   * others down). Returns, per input, its outcome or the Error that rolled it back. When this
+   * returns, every `ok` outcome is committed; it may be acknowledged once durable() resolved.
+   */
+  applyBatches(inputs: readonly LogBatch[]): (LogOutcome | Error)[] {
+    const outcomes: (LogOutcome | Error)[] = []
+    this.db
+      .transaction(() => {
+        for (const input of inputs) {
+          try {
+            outcomes.push(this.applyOne(input))
+          } catch (err) {
+            outcomes.push(err instanceof Error ? err : new Error(String(err)))
+          }
+        }
+      })
+      .immediate()
+    return outcomes
+  }
+
+  /** One batch; runs as a SAVEPOINT inside applyBatches' transaction (see the constructor). */
+  private applyOneUnwrapped(input: LogBatch): LogOutcome {
+    const digest = digestOf(input.result_ids)
+    const last = this.sql.getSeq.get(input.agent_id)
+    if (last && (input.seq < last.seq || (input.seq === last.seq && digest !== last.results_digest))) {
+      return {
+        ok: false,
+        reason: 'replayed_seq',
+        error:
+          input.seq < last.seq
+            ? `batch seq ${input.seq} from agent ${input.agent_id} is a replay: the hub has already accepted seq ${last.seq}`
+            : `batch seq ${input.seq} from agent ${input.agent_id} was already used for a different batch (seq must increase with every batch)`,
+      }
+    }
+    // seq === last.seq with the same results is the agent retrying after a lost ack: every
+    // result is already stored, so it is acknowledged as duplicates.
+    const accepted: number[] = []
+    const { result_ids, checks, started_ats, bodies, vantage, received_at } = input
+    const insert = this.sql.insertResult
+    for (let i = 0; i < result_ids.length; i++) {
+      // The same result_id again changes nothing: it is counted once.
+      if (insert.run(result_ids[i], checks[i], vantage, started_ats[i], received_at, bodies[i]).changes !== 0) accepted.push(i)
+    }
+    this.sql.putSeq.run(input.agent_id, vantage, Math.max(input.seq, last?.seq ?? 0), digest, received_at, input.dropped)
+    return { ok: true, accepted, duplicates: result_ids.length - accepted.length }
+  }
+
+  /**
+   * Resolves once every transaction committed before the call is on stable storage: an fsync of
+   * the WAL on the thread pool, shared by all the callers that arrive while one is running (the
+   * next starts when it ends, since it must cover their commits). With sync 'normal', at once.
+   */
+  durable(): Promise<void> {
+    if (this.sync === 'normal' || this.syncsInCommit) return Promise.resolve()
+    if (!this.syncing) return (this.syncing = this.fsyncWal())
+    this.queuedSync ??= this.syncing.then(
+      () => this.startQueued(),
+      () => this.startQueued(),
+    )
+    return this.queuedSync
+  }
+
+  private startQueued(): Promise<void> {
+    this.queuedSync = null
+    return (this.syncing = this.fsyncWal())
+  }
+
+  private fsyncWal(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      try {
+        // The WAL exists once a transaction committed (and until the last connection closes).
+        this.walFd ??= openSync(`${this.file}-wal`, 'r+')
+      } catch (err) {
+        reject(err)
+        return
+      }
+      fdatasync(this.walFd, (err) => (err ? reject(err) : resolve()))
+    }).finally(() => {
+      if (!this.queuedSync) this.syncing = null
+    })
+  }
+
+  /**
+   * Adds the results committed since the last call to the history index and saves `votes`, in
+   * one transaction of its own (never an ack's). Returns false when it failed: the results stay
+   * committed, and history queries read the ones past the mark from the table itself.
+   */
+  index(votes: Iterable<VoteRecord> = []): boolean {
+    if (!this.db.open) return false
+    try {
+      this.db
+        .transaction(() => {
+          const upTo = this.sql.maxId.get()?.id ?? 0
+          if (upTo > this.indexedTo) this.sql.indexRange.run(this.indexedTo, upTo)
+          // Each (check, vantage) once, however many results it took since the last time.
+          for (const v of votes) {
+            this.sql.putVote.run(
+              v.check, v.vantage, v.round, v.interval_ms, v.vote, v.impaired ? 1 : 0, JSON.stringify(v.agents),
+              v.n_results, v.n_success, v.n_challenged, v.n_down, v.n_down_impaired, v.result_id, v.updated_at,
+            )
+          }
+          if (upTo > this.indexedTo) this.sql.putMark.run(upTo)
+          this.indexedTo = upTo
+        })
+        .immediate()
+      return true
+    } catch {
+      this.indexedTo = readIndexMark(this.db)
+      return false
+    }
+  }
+
+  /** Closes the WAL handle, and the connection when the log opened it (open()). */
+  close(closeConnection = true): void {
+    if (this.walFd !== null) closeSync(this.walFd)
+    this.walFd = null
+    if (closeConnection && this.db.open) this.db.close()
+  }
+}
+
+/** The pragmas every connection to the store runs with (see Store.open for why). */
+export function configureConnection(db: Database): void {
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.pragma('foreign_keys = ON')
+}
+
+export function readIndexMark(db: Database): number {
+  return db.prepare<{ indexed_to: number }>('SELECT indexed_to FROM results_history_mark').get()?.indexed_to ?? 0
+}
+
+/** Identifies a batch's content independently of its signature and sent_at. */
+function digestOf(resultIds: readonly string[]): string {
+  const h = createHash('sha256')
+  for (const id of resultIds) h.update(id).update('\n')
+  return h.digest('base64url')
+}
