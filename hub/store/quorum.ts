@@ -103,9 +103,13 @@ export class QuorumTables {
     }
   }
 
-  /** Runs `fn` in one transaction (nested: a savepoint). */
+  /**
+   * Runs `fn` in one transaction (nested: a savepoint). IMMEDIATE: it takes the write lock
+   * first (waiting for the ingest writer thread's commit if need be), since a transaction that
+   * read first could not write after the writer committed (SQLITE_BUSY at once, no waiting).
+   */
   transaction<R>(fn: () => R): R {
-    return this.db.transaction(fn)()
+    return this.db.transaction(fn).immediate()
   }
 
   states(): CheckStateRow[] {
