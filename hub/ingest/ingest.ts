@@ -1,8 +1,8 @@
 // The one ingest pipeline behind POST /v1/results and the gRPC Ingest service:
 // size → parse → verify signature → vantage is the agent's → seq not replayed → commit → ack.
 // Nothing is stored before the signature verified; nothing is acknowledged before it is
-// committed. Verification runs here (the signature on the thread pool); the commit on the
-// ingest writer thread (hub/ingest/writer.ts), while this thread verifies the next batches.
+// committed. Verification runs here; the commit on the ingest writer thread
+// (hub/ingest/writer.ts), while this thread verifies the next batches.
 import type { PushAck, ResultBatch } from '../../proto/batch.ts'
 import type { Clock, Logger } from '../../agent/core/probe.ts'
 import type { HubConfig } from '../config.ts'

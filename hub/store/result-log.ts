@@ -188,7 +188,8 @@ export class ResultLog {
   /**
    * Resolves once every transaction committed before the call is on stable storage: an fsync of
    * the WAL on the thread pool, shared by all the callers that arrive while one is running (the
-   * next starts when it ends, since it must cover their commits). With sync 'normal', at once.
+   * next starts when it ends, since it must cover their commits). At once with sync 'normal', and
+   * when COMMIT fsyncs itself (open()).
    */
   durable(): Promise<void> {
     if (this.sync === 'normal' || this.syncsInCommit) return Promise.resolve()
