@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto'
 import { closeSync, fdatasync, openSync } from 'node:fs'
 import { openDatabase, type Database, type Statement } from './sqlite.ts'
-import type { Vote } from './vote.ts'
+import type { VoteState } from './vote.ts'
 
 /**
  * One signed batch, verified, as the log stores it: column by column (cheap to pass between
@@ -38,23 +38,8 @@ export type LogOutcome =
   | { ok: true; /** Indexes (into the batch) of the results stored now: not seen before. */ accepted: number[]; duplicates: number }
   | { ok: false; reason: 'replayed_seq'; error: string }
 
-/** A row of the votes table: a vote as it was last saved (its result by id). */
-export interface VoteRecord {
-  check: string
-  vantage: string
-  round: number
-  interval_ms: number
-  vote: Vote
-  impaired: boolean
-  agents: string[]
-  n_results: number
-  n_success: number
-  n_challenged: number
-  n_down: number
-  n_down_impaired: number
-  result_id: string
-  updated_at: number
-}
+/** A row of the votes table: a vote as it was last saved, its result by id. */
+export type VoteRecord = Omit<VoteState, 'result'> & { result_id: string }
 
 export type StoreSync = 'full' | 'normal'
 

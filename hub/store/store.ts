@@ -402,24 +402,7 @@ export class Store {
   /** The votes changed since they were last saved, as rows; they count as saved from now on. */
   takeUnsavedVotes(): VoteRecord[] {
     const out: VoteRecord[] = []
-    for (const v of this.unsavedVotes.values()) {
-      out.push({
-        check: v.check,
-        vantage: v.vantage,
-        round: v.round,
-        interval_ms: v.interval_ms,
-        vote: v.vote,
-        impaired: v.impaired,
-        agents: v.agents,
-        n_results: v.n_results,
-        n_success: v.n_success,
-        n_challenged: v.n_challenged,
-        n_down: v.n_down,
-        n_down_impaired: v.n_down_impaired,
-        result_id: v.result.result_id,
-        updated_at: v.updated_at,
-      })
-    }
+    for (const { result, ...vote } of this.unsavedVotes.values()) out.push({ ...vote, result_id: result.result_id })
     this.unsavedVotes.clear()
     return out
   }
