@@ -11,7 +11,7 @@ import { StoreUnavailableError } from '../store/committer.ts'
 import { toLogBatch, type Store } from '../store/store.ts'
 import type { VoteRule } from '../store/vote.ts'
 import { IngestRejection, type RejectReason } from './errors.ts'
-import { verifySignedBatch, type VerifiedBatch, type VerifyConfig } from './verify.ts'
+import { verifySignedBatch, type VerifiedBatch } from './verify.ts'
 import { IngestWriter } from './writer-client.ts'
 import type { WriteOutcome } from './writer.ts'
 
@@ -52,9 +52,8 @@ export class Ingest {
     const started = performance.now()
     const now = clock.now()
     const cfg = this.deps.config() // one snapshot per batch: a reload mid-batch cannot mix two configs
-    const limits: VerifyConfig = { agents: cfg.agents, max_body_bytes: cfg.ingest.max_body_bytes, max_clock_skew_ms: cfg.ingest.max_clock_skew_ms }
     // Verified at once (concurrently with the batches before it), handed on in arrival order.
-    const verified = verifySignedBatch(jws, limits, now)
+    const verified = verifySignedBatch(jws, cfg, now)
     const handed = this.handedOn.then(async () => ({ acked: this.write(await verified, cfg, transport, now, started) }))
     this.handedOn = handed.then(
       () => {},
@@ -126,6 +125,7 @@ export class Ingest {
   /** Lets every batch handed on commit and be answered, saves the votes, stops the writer. */
   async close(): Promise<void> {
     await this.handedOn
+    await this.writer.idle() // every batch taken into the votes before they are saved
     await this.writer.close(this.deps.store.takeUnsavedVotes())
   }
 }

@@ -2,16 +2,9 @@
 // verification list). Nothing is stored before this returned; it stores nothing itself.
 import type { ResultBatch } from '../../proto/batch.ts'
 import { EnvelopeError, verifyBatchWithBodies } from '../../proto/envelope.ts'
-import type { Ed25519Jwk } from '../../proto/keys.ts'
+import type { HubConfig } from '../config.ts'
 import { IngestRejection, type RejectReason } from './errors.ts'
 import { verifyNow } from './signature.ts'
-
-/** What verification needs of the hub's config (what the ingest worker is sent). */
-export interface VerifyConfig {
-  agents: Map<string, { vantage: string; public_key: Ed25519Jwk }>
-  max_body_bytes: number
-  max_clock_skew_ms: number
-}
 
 export interface VerifiedBatch {
   batch: ResultBatch
@@ -20,13 +13,13 @@ export interface VerifiedBatch {
 }
 
 /** Verifies one signed batch against `cfg` at `now` (unix ms); throws IngestRejection. */
-export async function verifySignedBatch(jws: string, cfg: VerifyConfig, now: number): Promise<VerifiedBatch> {
+export async function verifySignedBatch(jws: string, cfg: HubConfig, now: number): Promise<VerifiedBatch> {
   let verified: VerifiedBatch
   try {
     verified = await verifyBatchWithBodies(jws, (kid) => cfg.agents.get(kid)?.public_key, {
       now,
-      maxSkewMs: cfg.max_clock_skew_ms,
-      maxBytes: cfg.max_body_bytes,
+      maxSkewMs: cfg.ingest.max_clock_skew_ms,
+      maxBytes: cfg.ingest.max_body_bytes,
       verifySignature: verifyNow,
     })
   } catch (err) {

@@ -2,7 +2,9 @@
 // come, in order, and calls each batch's callback with the outcome, in commit order and at once
 // (not a promise turn later), so the hub's view (the votes) follows the commits in order and
 // before any ack. If the worker dies, what it had in hand is answered "unavailable" (the agents
-// retry; a batch it committed comes back as duplicates) and a new worker takes over.
+// retry; a batch it committed comes back as duplicates) and a new worker takes over, unless it
+// died before it had opened the store (that would only die again: batches are then answered
+// "unavailable" until the hub restarts).
 import { Worker } from 'node:worker_threads'
 import type { Logger } from '../../agent/core/probe.ts'
 import type { LogBatch, StoreSync, VoteRecord } from '../store/result-log.ts'
@@ -19,6 +21,7 @@ export interface IngestWriterOptions {
 interface Running {
   worker: Worker
   ready: Promise<void>
+  started: boolean
   pending: Map<number, (outcome: WriteOutcome) => void>
   closed: Promise<void> | null
 }
@@ -27,6 +30,10 @@ export class IngestWriter {
   private running: Running
   private nextId = 1
   private closing = false
+  /** Why the writer is gone for good (it died before opening the store). */
+  private broken: string | null = null
+  /** Called when no batch awaits its answer (see idle()). */
+  private onIdle: (() => void)[] = []
 
   private constructor(private readonly opts: IngestWriterOptions) {
     this.running = this.spawn()
@@ -49,15 +56,19 @@ export class IngestWriter {
       readyResolve = resolve
       readyReject = reject
     })
-    const running: Running = { worker, ready, pending, closed: null }
+    // Awaited by start() for the first worker only; a later one that fails to start is logged.
+    ready.catch(() => {})
+    const running: Running = { worker, ready, started: false, pending, closed: null }
     worker.on('message', (msg: FromWorker) => {
       if (msg.type === 'ready') {
+        running.started = true
         readyResolve()
         return
       }
       const settle = pending.get(msg.id)
       pending.delete(msg.id)
       settle?.(msg.outcome)
+      this.notifyIdle()
     })
     worker.on('error', (err) => {
       this.opts.logger.error({ error: err.message }, 'ingest writer failed')
@@ -68,9 +79,14 @@ export class IngestWriter {
         settle({ ok: false, reason: 'unavailable', error: `the ingest writer stopped (exit code ${code})`, storeError: true })
       }
       pending.clear()
-      if (!this.closing && this.running === running) {
+      this.notifyIdle()
+      if (this.closing || this.running !== running) return
+      if (running.started) {
         this.opts.logger.error({ code }, 'ingest writer exited: starting a new one')
         this.running = this.spawn()
+      } else {
+        this.broken = `the ingest writer could not start (exit code ${code})`
+        readyReject(new Error(this.broken))
       }
     })
     return running
@@ -78,8 +94,8 @@ export class IngestWriter {
 
   /** Hands a verified batch to the writer now; `done` is called with its outcome (see above). */
   write(batch: LogBatch, done: (outcome: WriteOutcome) => void): void {
-    if (this.closing) {
-      done({ ok: false, reason: 'unavailable', error: 'the hub is shutting down', storeError: false })
+    if (this.closing || this.broken) {
+      done({ ok: false, reason: 'unavailable', error: this.broken ?? 'the hub is shutting down', storeError: this.broken !== null })
       return
     }
     const id = this.nextId++
@@ -87,21 +103,35 @@ export class IngestWriter {
     this.running.worker.postMessage({ type: 'write', id, batch } satisfies ToWorker)
   }
 
+  /** Resolves once every batch handed over has been answered. */
+  idle(): Promise<void> {
+    if (this.running.pending.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.onIdle.push(resolve))
+  }
+
+  private notifyIdle(): void {
+    if (this.running.pending.size === 0) for (const done of this.onIdle.splice(0)) done()
+  }
+
   /** Hands votes to save with the next history index step (see Store.persistVotes). */
   persistVotes(votes: VoteRecord[]): boolean {
-    if (this.closing) return false
+    if (this.closing || this.broken) return false
     this.running.worker.postMessage({ type: 'index', votes } satisfies ToWorker)
     return true
   }
 
-  /** Saves `votes` with a last index step, lets every batch handed over commit, stops the worker. */
+  /**
+   * Stops the worker once it saved `votes` with a last index step; batches handed over before
+   * are committed and answered first (call idle() before, to take the votes they made).
+   */
   close(votes: VoteRecord[] = []): Promise<void> {
     if (this.running.closed) return this.running.closed
     const { worker } = this.running
-    worker.postMessage({ type: 'index', votes } satisfies ToWorker)
     this.closing = true
     this.running.closed = new Promise<void>((resolve) => {
       worker.once('exit', () => resolve())
+      if (this.broken) return void worker.terminate()
+      worker.postMessage({ type: 'index', votes } satisfies ToWorker)
       worker.postMessage({ type: 'close' } satisfies ToWorker)
     })
     return this.running.closed

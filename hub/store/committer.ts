@@ -1,15 +1,14 @@
 // Group commit: batches submitted in the same turn of the event loop (in the ingest writer, all
 // those that arrived while the last group was being written) are written in one transaction,
-// and each caller's promise settles only after that COMMIT returned and the writer said it is
-// durable. That is the "ack only after the batch is committed" rule, without one fsync per batch.
+// and each caller's promise settles only after that COMMIT returned (durably: see
+// hub/store/result-log.ts). That is the "ack only after the batch is committed" rule, without
+// one fsync per batch.
 import type { BatchInput, BatchOutcome } from './store.ts'
 
 /** What the committer writes through: a Store (in-process) or a ResultLog (the ingest writer thread). */
 export interface GroupWriter<In, Out> {
   /** One transaction for all the inputs; per input, its outcome or the Error that rolled it back. */
   applyBatches(inputs: readonly In[]): (Out | Error)[]
-  /** Resolves once everything committed before the call is on stable storage. */
-  durable(): Promise<void>
 }
 
 /** The store could not take the batch (disk full, I/O error, shutting down): retry later. */
@@ -28,8 +27,6 @@ export class Committer<In = BatchInput, Out = BatchOutcome> {
   private scheduled = false
   private closed = false
   private idle: (() => void)[] = []
-  /** Groups committed and waiting for the store to say they are durable. */
-  private syncing = 0
 
   constructor(
     private readonly store: GroupWriter<In, Out>,
@@ -73,7 +70,7 @@ export class Committer<In = BatchInput, Out = BatchOutcome> {
   }
 
   private isIdle(): boolean {
-    return this.queue.length === 0 && !this.scheduled && this.syncing === 0
+    return this.queue.length === 0 && !this.scheduled
   }
 
   private notifyIdle(): void {
@@ -91,32 +88,14 @@ export class Committer<In = BatchInput, Out = BatchOutcome> {
       for (const p of group) p.reject(new StoreUnavailableError(`the store could not commit: ${error.message}`, { cause: error }))
       return
     }
-    const committed: [Pending<In, Out>, Out][] = []
     group.forEach((p, i) => {
       const outcome = outcomes[i]
       if (outcome instanceof Error) {
         this.onError(outcome, 1)
         p.reject(new StoreUnavailableError(`the store could not commit this batch: ${outcome.message}`, { cause: outcome }))
       } else {
-        committed.push([p, outcome])
+        p.resolve(outcome)
       }
-    })
-    if (committed.length === 0) return
-    this.syncing++
-    this.store.durable().then(
-      () => {
-        for (const [p, outcome] of committed) p.resolve(outcome)
-      },
-      (err: unknown) => {
-        // Committed, but not known to be on disk: not acknowledged. The agent re-sends, and the
-        // results already stored count as duplicates.
-        const error = err instanceof Error ? err : new Error(String(err))
-        this.onError(error, committed.length)
-        for (const [p] of committed) p.reject(new StoreUnavailableError(`the store could not sync to disk: ${error.message}`, { cause: error }))
-      },
-    ).finally(() => {
-      this.syncing--
-      this.notifyIdle()
     })
   }
 }

@@ -1,6 +1,7 @@
 // The write side of the results: what an ack waits for. One row of `results` per result (its id
-// in arrival order, the unique result_id for dedupe, the protobuf bytes the agent signed), the
-// per-agent replay check, and an fsync of the WAL before anything is acknowledged.
+// in arrival order, the unique result_id for dedupe, the protobuf bytes the agent signed) and
+// the per-agent replay check, committed durably: with sync 'full' (the default), the connection
+// that writes results runs synchronous=FULL, so COMMIT returns only once the WAL is fsynced.
 //
 // What derives from the results (the history index (check, vantage, started_at), whose inserts
 // land on scattered pages, and the votes table) is written by index() in a transaction of its
@@ -8,10 +9,9 @@
 // from there. A crash between the two only leaves the derived rows behind: the next start
 // catches up from results_history_mark (the store replays those results into the votes).
 //
-// In the hub, a ResultLog runs on the ingest writer thread's own connection (hub/ingest/writer.ts), so
-// SQLite's work for each result stays off the event loop; tests and tools run one in-process.
+// In the hub, a ResultLog runs on the ingest writer thread's own connection (hub/ingest/writer.ts),
+// so SQLite's work and the fsync stay off the event loop; tests and tools run one in-process.
 import { createHash } from 'node:crypto'
-import { closeSync, fdatasync, openSync } from 'node:fs'
 import { openDatabase, type Database, type Statement } from './sqlite.ts'
 import type { VoteState } from './vote.ts'
 
@@ -62,24 +62,9 @@ export class ResultLog {
   private readonly applyOne: ResultLog['applyOneUnwrapped']
   /** Every result with id <= this is in results_history (ids only grow: nothing is deleted). */
   private indexedTo: number
-  /** The WAL's file descriptor for durable() (opened at the first call). */
-  private walFd: number | null = null
-  /** The fsync in progress, and the one queued behind it (it covers commits made since). */
-  private syncing: Promise<void> | null = null
-  private queuedSync: Promise<void> | null = null
 
-  /**
-   * Writes through `db`, which the caller opened and migrated (hub/store/store.ts). sync 'full'
-   * (default): durable() fsyncs the WAL, so an acknowledged result survives power loss; 'normal':
-   * durable() returns at once, and an acknowledged result survives the process being killed.
-   */
-  constructor(
-    private readonly db: Database,
-    readonly file: string,
-    readonly sync: StoreSync = 'full',
-    /** COMMIT itself fsyncs (synchronous=FULL): see open(). */
-    private readonly syncsInCommit = false,
-  ) {
+  /** Writes through `db`, which the caller opened with configureConnection and migrated (hub/store/store.ts). */
+  constructor(private readonly db: Database) {
     this.sql = {
       insertResult: db.prepare(
         'INSERT OR IGNORE INTO results (result_id, check_name, vantage, started_at, received_at, body) VALUES (?, ?, ?, ?, ?, ?)',
@@ -107,25 +92,28 @@ export class ResultLog {
 
   /**
    * A log on a connection of its own to a store the hub already opened (and migrated), for a
-   * thread of its own: with sync 'full', each COMMIT fsyncs the WAL itself (synchronous=FULL),
-   * which blocks only this thread, and durable() has nothing left to wait for.
+   * thread of its own: the fsync in each COMMIT (sync 'full') blocks only that thread.
    */
   static open(file: string, sync: StoreSync = 'full'): ResultLog {
     const db = openDatabase(file)
     try {
-      configureConnection(db)
-      if (sync === 'full') db.pragma('synchronous = FULL')
-      return new ResultLog(db, file, sync, true)
+      configureConnection(db, sync)
+      return new ResultLog(db)
     } catch (err) {
       db.close()
       throw err
     }
   }
 
+  /** SQLite's synchronous setting of this connection: 2 = FULL (COMMIT fsyncs), 1 = NORMAL. */
+  get synchronous(): number {
+    return this.db.pragma('synchronous', { simple: true }) as number
+  }
+
   /**
    * Stores batches in one transaction (one savepoint each, so a failing batch does not take the
    * others down). Returns, per input, its outcome or the Error that rolled it back. When this
-   * returns, every `ok` outcome is committed; it may be acknowledged once durable() resolved.
+   * returns, every `ok` outcome is committed (and, with sync 'full', on disk): it may be acknowledged.
    */
   applyBatches(inputs: readonly LogBatch[]): (LogOutcome | Error)[] {
     const outcomes: (LogOutcome | Error)[] = []
@@ -171,42 +159,6 @@ export class ResultLog {
   }
 
   /**
-   * Resolves once every transaction committed before the call is on stable storage: an fsync of
-   * the WAL on the thread pool, shared by all the callers that arrive while one is running (the
-   * next starts when it ends, since it must cover their commits). At once with sync 'normal', and
-   * when COMMIT fsyncs itself (open()).
-   */
-  durable(): Promise<void> {
-    if (this.sync === 'normal' || this.syncsInCommit) return Promise.resolve()
-    if (!this.syncing) return (this.syncing = this.fsyncWal())
-    this.queuedSync ??= this.syncing.then(
-      () => this.startQueued(),
-      () => this.startQueued(),
-    )
-    return this.queuedSync
-  }
-
-  private startQueued(): Promise<void> {
-    this.queuedSync = null
-    return (this.syncing = this.fsyncWal())
-  }
-
-  private fsyncWal(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      try {
-        // The WAL exists once a transaction committed (and until the last connection closes).
-        this.walFd ??= openSync(`${this.file}-wal`, 'r+')
-      } catch (err) {
-        reject(err)
-        return
-      }
-      fdatasync(this.walFd, (err) => (err ? reject(err) : resolve()))
-    }).finally(() => {
-      if (!this.queuedSync) this.syncing = null
-    })
-  }
-
-  /**
    * Adds the results committed since the last call to the history index and saves `votes`, in
    * one transaction of its own (never an ack's). Returns false when it failed: the results stay
    * committed, and history queries read the ones past the mark from the table itself.
@@ -236,18 +188,22 @@ export class ResultLog {
     }
   }
 
-  /** Closes the WAL handle, and the connection when the log opened it (open()). */
-  close(closeConnection = true): void {
-    if (this.walFd !== null) closeSync(this.walFd)
-    this.walFd = null
-    if (closeConnection && this.db.open) this.db.close()
+  close(): void {
+    if (this.db.open) this.db.close()
   }
 }
 
-/** The pragmas every connection to the store runs with (see Store.open for why). */
-export function configureConnection(db: Database): void {
+/**
+ * The pragmas of a connection to the store. WAL with synchronous=NORMAL survives a killed
+ * process (a commit's WAL frames reach the OS with write() before COMMIT returns) but may lose
+ * the last commits on power loss or an OS crash; its checkpoints still fsync the WAL before
+ * copying it, so the database stays consistent. An ack makes the agent delete its copy, so the
+ * connection that writes results runs synchronous=FULL with sync 'full' (COMMIT fsyncs the WAL);
+ * the others (reads, the quorum tables) stay NORMAL.
+ */
+export function configureConnection(db: Database, writesResults: StoreSync | false): void {
   db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
+  db.pragma(`synchronous = ${writesResults === 'full' ? 'FULL' : 'NORMAL'}`)
   db.pragma('foreign_keys = ON')
 }
 

@@ -97,8 +97,8 @@ export const HISTORY_INDEX_MS = 1000
 
 export interface StoreOptions {
   /**
-   * full (default): an acknowledged result survives power loss and OS crashes (the WAL is
-   * fsynced before acks); normal: it survives the hub process being killed. See ResultLog.
+   * full (default): an acknowledged result survives power loss and OS crashes (every commit of
+   * results fsyncs the WAL); normal: it survives the hub process being killed. See result-log.ts.
    */
   sync?: StoreSync
   /**
@@ -181,7 +181,7 @@ export class Store {
     this.load()
     // Catch up with what the last run committed but did not index (a crash), before any other
     // writer starts; then keep up.
-    const log = new ResultLog(db, file, sync)
+    const log = new ResultLog(db)
     if (rule) this.replayVotes(rule)
     log.index(this.takeUnsavedVotes())
     this.log = writer === 'here' ? log : null
@@ -195,15 +195,11 @@ export class Store {
     const file = join(dir, STORE_FILE)
     const db = openDatabase(file)
     try {
-      // WAL with synchronous=NORMAL survives a killed process (a commit's WAL frames reach the
-      // OS with write() before COMMIT returns) but may lose the last commits on power loss or
-      // an OS crash; its checkpoints still fsync the WAL before copying it, so the database
-      // stays consistent. An ack makes the agent delete its copy, so by default an acknowledged
-      // result must survive those too: rather than synchronous=FULL, which fsyncs inside COMMIT,
-      // the ResultLog fsyncs the WAL (durable()) and acks wait for it.
-      configureConnection(db)
+      const sync = options.sync ?? 'full'
+      const writer = options.writer ?? 'here'
+      configureConnection(db, writer === 'here' && sync)
       migrate(db, file)
-      return new Store(db, file, options.sync ?? 'full', options.rule, options.writer ?? 'here')
+      return new Store(db, file, sync, options.rule, writer)
     } catch (err) {
       db.close()
       throw err
@@ -242,7 +238,7 @@ export class Store {
    * Stores batches through this store's own ResultLog, in one transaction (one savepoint each,
    * so a failing batch does not take the others down), and takes them into the votes. Returns,
    * per input, its outcome or the Error that rolled it back. When this returns, every `ok`
-   * outcome is committed; it may be acknowledged once durable() resolved.
+   * outcome is committed (on disk, with sync 'full'): it may be acknowledged.
    */
   applyBatches(inputs: readonly BatchInput[]): (BatchOutcome | Error)[] {
     if (!this.log) throw new Error('this store is written by another connection (writer: elsewhere)')
@@ -264,11 +260,6 @@ export class Store {
     })
     this.committed(committed)
     return out
-  }
-
-  /** With writer 'here': see ResultLog.durable(). */
-  durable(): Promise<void> {
-    return this.log ? this.log.durable() : Promise.resolve()
   }
 
   /**
@@ -424,10 +415,7 @@ export class Store {
     if (this.indexTimer !== null) clearInterval(this.indexTimer)
     this.indexTimer = null
     if (!this.db.open) return
-    if (this.log) {
-      this.indexHistory()
-      this.log.close(false)
-    }
+    if (this.log) this.indexHistory()
     this.db.close()
   }
 }

@@ -5,6 +5,7 @@ import { decodeResult, encodeResult } from '../../proto/codec.ts'
 import { Committer, StoreUnavailableError } from '../../hub/store/committer.ts'
 import { MIGRATIONS } from '../../hub/store/migrations.ts'
 import { openDatabase } from '../../hub/store/sqlite.ts'
+import { ResultLog } from '../../hub/store/result-log.ts'
 import { Store, STORE_FILE, type BatchInput } from '../../hub/store/store.ts'
 import { result, tempDir, type TestDir } from './helpers.ts'
 
@@ -227,52 +228,15 @@ describe('Committer', () => {
     store.close()
   })
 
-  it('acknowledges a group only once the store says it is durable, and not at all when that fails', async () => {
+  it('commits results with synchronous=FULL (COMMIT fsyncs the WAL) unless told sync normal', () => {
     t = tempDir()
-    const store = Store.open(t.dir)
-    const syncs: { resolve: () => void; reject: (err: Error) => void }[] = []
-    store.durable = () => new Promise<void>((resolve, reject) => syncs.push({ resolve, reject }))
-    const errors: string[] = []
-    const committer = new Committer(store, (err) => errors.push(err.message))
-    let acked = false
-    const first = committer.submit(input('a', 1)).then((o) => ((acked = true), o))
-    await new Promise((r) => setImmediate(r))
-    await new Promise((r) => setImmediate(r))
-    expect(store.resultCount()).toBe(2) // committed…
-    expect(syncs).toHaveLength(1)
-    expect(acked).toBe(false) // …but not acknowledged before it is on disk
-    let drained = false
-    const draining = committer.drain().then(() => (drained = true))
-    await new Promise((r) => setImmediate(r))
-    expect(drained).toBe(false) // drain waits for the sync too
-    syncs[0].resolve()
-    expect(await first).toEqual({ ok: true, accepted: 2, duplicates: 0 })
-    await draining
-
-    const failing = new Committer(store, (err) => errors.push(err.message))
-    const second = failing.submit(input('b', 1))
-    await new Promise((r) => setImmediate(r))
-    await new Promise((r) => setImmediate(r))
-    syncs[1].reject(new Error('EIO: i/o error, fdatasync'))
-    await expect(second).rejects.toThrow(/the store could not sync to disk: EIO/)
-    expect(errors).toEqual(['EIO: i/o error, fdatasync'])
-    store.close()
-  })
-
-  it('fsyncs the WAL once for the callers that arrive while an fsync runs, and fails after close', async () => {
-    t = tempDir()
-    const store = Store.open(t.dir)
-    store.applyBatches([input('a', 1)])
-    const calls = [store.durable(), store.durable(), store.durable()]
-    // One running, one queued behind it for the two that came during it.
-    expect(calls[1]).toBe(calls[2])
-    expect(calls[0]).not.toBe(calls[1])
-    await Promise.all(calls)
-    store.close()
-    await expect(store.durable()).rejects.toThrow(/ENOENT/)
-    const relaxed = Store.open(t.dir, { sync: 'normal' })
-    await expect(relaxed.durable()).resolves.toBeUndefined()
-    relaxed.close()
+    Store.open(t.dir).close()
+    const file = join(t.dir, STORE_FILE)
+    for (const [sync, expected] of [['full', 2], ['normal', 1]] as const) {
+      const log = ResultLog.open(file, sync)
+      expect(log.synchronous).toBe(expected)
+      log.close()
+    }
   })
 
   it('answers StoreUnavailableError, acknowledging nothing, when the transaction fails', async () => {

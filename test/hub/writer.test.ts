@@ -3,9 +3,12 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ProbeResult } from '../../proto/result.ts'
+import type { Worker } from 'node:worker_threads'
+import { IngestWriter } from '../../hub/ingest/writer-client.ts'
+import type { WriteOutcome } from '../../hub/ingest/writer.ts'
 import { openDatabase } from '../../hub/store/sqlite.ts'
-import { STORE_FILE } from '../../hub/store/store.ts'
-import { makeKeys, postBatch, result, sign, startTestHub, tempDir, type AgentSigner, type TestDir } from './helpers.ts'
+import { Store, STORE_FILE, toLogBatch } from '../../hub/store/store.ts'
+import { makeKeys, postBatch, result, sign, silentLogger, startTestHub, tempDir, type AgentSigner, type TestDir } from './helpers.ts'
 
 const YAML = `hub_key: ./keys/hub.jwk
 vantages:
@@ -25,6 +28,7 @@ describe('the ingest writer thread', () => {
     const keys = await makeKeys(t, ['hub', 'eu-1'])
     const agent: AgentSigner = { id: 'eu-1', vantage: 'eu-west', keys: keys['eu-1'], seq: 0 }
     const hub = await startTestHub(t, YAML)
+    let savedVote = 0
     try {
       const batches: ProbeResult[][] = Array.from({ length: 12 }, () =>
         Array.from({ length: 5 }, () => result({ check: 'shop', vantage: 'eu-west', agent_id: 'eu-1' })),
@@ -41,6 +45,7 @@ describe('the ingest writer thread', () => {
       expect(hub.store.history({ check: 'shop', limit: 1000 })).toHaveLength(60)
       expect(hub.store.vote('shop', 'eu-west')?.n_results).toBeGreaterThan(0)
       expect([...hub.store.agentsSeen()].map((a) => a.seq)).toEqual([12])
+      savedVote = hub.store.vote('shop', 'eu-west')!.n_results
 
       // A retry of an acknowledged batch is all duplicates; a lower seq is a replay.
       const again = await postBatch(hub, signed[11])
@@ -56,7 +61,7 @@ describe('the ingest writer thread', () => {
     try {
       expect(db.prepare<{ n: number }>('SELECT count(*) AS n FROM results').get()!.n).toBe(60)
       expect(db.prepare<{ n: number }>('SELECT count(*) AS n FROM results_history').get()!.n).toBe(60)
-      expect(db.prepare<{ n: number }>('SELECT n_results AS n FROM votes WHERE check_name = ?').get('shop')?.n).toBeGreaterThan(0)
+      expect(db.prepare<{ n: number }>('SELECT n_results AS n FROM votes WHERE check_name = ?').get('shop')?.n).toBe(savedVote)
     } finally {
       db.close()
     }
@@ -70,5 +75,37 @@ describe('the ingest writer thread', () => {
     } finally {
       await reopened.close()
     }
+  })
+
+  it('answers "unavailable" for what a dying writer held, and a new one takes over', async () => {
+    t = tempDir()
+    const store = Store.open(t.dir)
+    store.close()
+    const writer = await IngestWriter.start({ file: join(t.dir, STORE_FILE), sync: 'full', logger: silentLogger() })
+    const write = (seq: number, results: ProbeResult[]) =>
+      new Promise<WriteOutcome>((resolve) =>
+        writer.write(toLogBatch({ agent_id: 'eu-1', vantage: 'eu-west', seq, dropped: 0, results, received_at: Date.now() }), resolve),
+      )
+    const batch = () => Array.from({ length: 3 }, () => result({ check: 'shop', vantage: 'eu-west', agent_id: 'eu-1' }))
+    expect(await write(1, batch())).toEqual({ ok: true, accepted: [0, 1, 2], duplicates: 0 })
+
+    // The worker is killed (as a crash would); a batch handed to it meanwhile is not acknowledged.
+    const dying = (writer as unknown as { running: { worker: Worker } }).running.worker.terminate()
+    const second = batch()
+    const lost = await write(2, second)
+    await dying
+    expect(lost).toMatchObject({ ok: false, reason: 'unavailable', storeError: true })
+    // The agent sends it again: the new writer stores it.
+    expect(await write(2, second)).toEqual({ ok: true, accepted: [0, 1, 2], duplicates: 0 })
+    await writer.close()
+
+    const reopened = Store.open(t.dir)
+    expect(reopened.resultCount()).toBe(6)
+    reopened.close()
+  })
+
+  it('fails to start when the store cannot be opened', async () => {
+    t = tempDir()
+    await expect(IngestWriter.start({ file: join(t.dir, 'missing', STORE_FILE), sync: 'full', logger: silentLogger() })).rejects.toThrow()
   })
 })
