@@ -30,7 +30,6 @@ export class Committer<In = BatchInput, Out = BatchOutcome> {
 
   constructor(
     private readonly store: GroupWriter<In, Out>,
-    private readonly onError: (err: Error, inputs: number) => void = () => {},
     /** Most batches per transaction, so one flush never holds its thread for long. */
     private readonly maxBatches = 256,
   ) {}
@@ -41,10 +40,6 @@ export class Committer<In = BatchInput, Out = BatchOutcome> {
       this.queue.push({ input, resolve, reject })
       this.schedule()
     })
-  }
-
-  get pending(): number {
-    return this.queue.length
   }
 
   /** Refuses new batches and resolves once everything already submitted is committed. */
@@ -84,14 +79,12 @@ export class Committer<In = BatchInput, Out = BatchOutcome> {
     } catch (err) {
       // The transaction itself failed: nothing of this group is stored, nothing is acknowledged.
       const error = err instanceof Error ? err : new Error(String(err))
-      this.onError(error, group.length)
       for (const p of group) p.reject(new StoreUnavailableError(`the store could not commit: ${error.message}`, { cause: error }))
       return
     }
     group.forEach((p, i) => {
       const outcome = outcomes[i]
       if (outcome instanceof Error) {
-        this.onError(outcome, 1)
         p.reject(new StoreUnavailableError(`the store could not commit this batch: ${outcome.message}`, { cause: outcome }))
       } else {
         p.resolve(outcome)
