@@ -1,6 +1,6 @@
 // What agents push to the hub (DESIGN.md, "Signed results"): the JSON shapes of the
 // ResultBatch and PushAck messages in vantage.proto. Portable: no `node:` imports.
-import type { ProbeResult } from './result.ts'
+import type { ProbeResult, ResultHead } from './result.ts'
 
 export interface ResultBatch {
   agent_id: string
@@ -12,6 +12,11 @@ export interface ResultBatch {
   results: ProbeResult[]
   /** Results this agent process had to drop so far (outbox full): a counter, reset on restart. */
   dropped: number
+}
+
+/** A batch as the hub's ingest decodes it: each result down to its head (proto/codec.ts decodeBatchHeads). */
+export interface BatchOfHeads extends Omit<ResultBatch, 'results'> {
+  results: ResultHead[]
 }
 
 /** The hub's answer to one batch, over gRPC and HTTP alike. */

@@ -9,8 +9,8 @@
 // the Nullable*/ *List / *Map wrappers keep `null`, `[]` and `{}` apart from an absent key.
 // So decode(encode(x)) deep-equals x for every well-typed x, including false/0/"" values.
 import protobuf from 'protobufjs/light.js'
-import type { PushAck, ResultBatch, SignedBatch } from './batch.ts'
-import { CHECK_TYPES, type ProbeResult } from './result.ts'
+import type { BatchOfHeads, PushAck, ResultBatch, SignedBatch } from './batch.ts'
+import { CHECK_TYPES, RESULT_HEAD, type ProbeResult, type ResultHead } from './result.ts'
 import { VANTAGE_DESCRIPTOR } from './vantage.descriptor.ts'
 
 export const PROTO_PACKAGE = 'vantage.v1'
@@ -270,6 +270,11 @@ const K_BOOL = 2
 const K_DOUBLE = 3
 const K_UINT32 = 4
 const K_MESSAGE = 5
+/** A field checked (every byte, as decoding would) but not built: see decodeBatchHeads. */
+const K_CHECK = 6
+
+/** What readField returns for a K_CHECK field: nothing to store. */
+const CHECKED = Symbol('checked')
 
 const SCALAR_KINDS: Record<string, number> = { string: K_STRING, bool: K_BOOL, double: K_DOUBLE, uint32: K_UINT32 }
 
@@ -281,6 +286,10 @@ interface Field {
   /** The nested message (K_MESSAGE). */
   sub: Decoder | undefined
   read: FieldReader
+  /** How checkBody checks a repeated message field without building it (else it reads it). */
+  check?: FieldReader
+  /** K_CHECK: the field as decoded, which this one checks instead. */
+  checked?: Field
 }
 
 // What an unsent field becomes: absent (proto3 `optional`, messages), a default, [] or {}.
@@ -798,6 +807,7 @@ function decodeBody(r: Cursor, d: Decoder, end: number): unknown {
       current = slots[slot]
     }
     const value = readField(r, f, t & 7, current)
+    if (value === CHECKED) continue
     if (slots !== null) slots[slot] = value
     else if (slot >= next) {
       while (next < slot) unsent(d, out, next++)
@@ -859,8 +869,82 @@ function readField(r: Cursor, f: Field, wt: number, current: unknown): unknown {
       depth--
       return value
     }
+    case K_CHECK:
+      checkValue(r, f.checked!, wt, undefined)
+      return CHECKED
     default:
       return f.read(r, wt, current)
+  }
+}
+
+// -- checking without building: the same reads, bounds and errors as decoding, no objects --
+
+/** A nested message field, its tag read: checked as readField would decode it. */
+function checkMessage(r: Cursor, f: Field, wt: number): void {
+  if (wt !== LENGTH_DELIMITED) throw wireTypeError(fieldPath(f.name), wt, LENGTH_DELIMITED)
+  const end = nestedEnd(r, f.name)
+  if (end === r.pos && f.sub!.wrapper) return
+  frameName[depth] = f.name
+  frameArg[depth] = undefined
+  depth++
+  checkBody(r, f.sub!, end)
+  depth--
+}
+
+/**
+ * decodeBody (and decodeWrapper) without the result: every field read, bounds-checked and
+ * type-checked the same way, in the same order, so it throws exactly where decoding would.
+ * Strings are skipped, not decoded (decoding never rejects a string's bytes: invalid UTF-8
+ * becomes U+FFFD). The rarer kinds (other scalars, repeated fields, maps) are decoded by their
+ * own readers, their values dropped at the end of the message.
+ */
+function checkBody(r: Cursor, d: Decoder, end: number): void {
+  const byId = d.byId
+  const dense = byId.length
+  /** What the repeated fields and maps read so far hold, by slot (their readers append to it). */
+  let held: unknown[] | null = null
+  while (r.pos < end) {
+    const t = readUint32(r)
+    const id = t >>> 3
+    if (id === 0) throw new CodecError(`${currentPath()}: invalid field number 0 at offset ${r.pos}`)
+    const f = id < dense ? byId[id] : d.far?.get(id)
+    if (f === undefined) {
+      skipType(r, t & 7) // a field from a newer contract: ignore it
+      continue
+    }
+    const value = checkValue(r, f, t & 7, held?.[f.slot])
+    if (value !== undefined) (held ??= [])[f.slot] = value
+  }
+  if (r.pos !== end) throw new CodecError(`${currentPath()}: a field runs past the end of its message`)
+}
+
+/**
+ * One field's value (its tag read) checked as readField would read it. Returns nothing for the
+ * kinds checked without building; the others (`held`: what the field holds so far) as read.
+ */
+function checkValue(r: Cursor, f: Field, wt: number, held: unknown): unknown {
+  switch (f.kind) {
+    case K_STRING:
+      if (wt !== LENGTH_DELIMITED) throw wireTypeError(fieldPath(f.name), wt, LENGTH_DELIMITED)
+      skip(r, readSize(r))
+      return undefined
+    case K_BOOL:
+      if (wt !== 0) throw wireTypeError(fieldPath(f.name), wt, 0)
+      readBool(r)
+      return undefined
+    case K_DOUBLE:
+      if (wt !== 1) throw wireTypeError(fieldPath(f.name), wt, 1)
+      readDouble(r)
+      return undefined
+    case K_UINT32:
+      if (wt !== 0) throw wireTypeError(fieldPath(f.name), wt, 0)
+      readUint32(r)
+      return undefined
+    case K_MESSAGE:
+      checkMessage(r, f, wt)
+      return undefined
+    default:
+      return (f.check ?? f.read)(r, wt, held)
   }
 }
 
@@ -896,7 +980,7 @@ function nestedEnd(r: Cursor, name: string, index?: number): number {
   return end
 }
 
-/** When set, decodeBatchWithBodies collects the bytes of each ResultBatch.results element. */
+/** When set, decodeBatchHeads collects the bytes of each ResultBatch.results element. */
 let bodySink: Uint8Array[] | null = null
 
 // -- readers of the fields readField does not read inline --
@@ -956,6 +1040,21 @@ function repeatedMessageReader(name: string, sub: Decoder, collectBodies: boolea
     items.push(decodeBody(r, sub, end))
     depth--
     return items
+  }
+}
+
+/** repeatedMessageReader's check (see checkBody): what it holds is the count of items so far. */
+function repeatedMessageChecker(name: string, sub: Decoder): FieldReader {
+  return (r, wt, current) => {
+    const index = (current as number | undefined) ?? 0
+    if (wt !== LENGTH_DELIMITED) throw wireTypeError(fieldPath(name, index), wt, LENGTH_DELIMITED)
+    const end = nestedEnd(r, name, index)
+    frameName[depth] = name
+    frameArg[depth] = index
+    depth++
+    checkBody(r, sub, end)
+    depth--
+    return index + 1
   }
 }
 
@@ -1039,10 +1138,13 @@ function decoderOf(plan: MessagePlan): Decoder {
     let kind = K_OTHER
     let sub: Decoder | undefined
     let read = INLINE
+    let check: FieldReader | undefined
     if (f.map) read = mapReader(f.name, f.scalar, f.message && decoderOf(f.message))
     else if (f.repeated) {
-      if (f.message) read = repeatedMessageReader(f.name, decoderOf(f.message), plan.name === 'ResultBatch' && f.name === 'results')
-      else read = repeatedScalarReader(f.name, f.scalar!)
+      if (f.message) {
+        read = repeatedMessageReader(f.name, decoderOf(f.message), plan.name === 'ResultBatch' && f.name === 'results')
+        check = repeatedMessageChecker(f.name, decoderOf(f.message))
+      } else read = repeatedScalarReader(f.name, f.scalar!)
     } else if (f.message) {
       kind = K_MESSAGE
       sub = decoderOf(f.message)
@@ -1050,7 +1152,7 @@ function decoderOf(plan: MessagePlan): Decoder {
       kind = SCALAR_KINDS[f.scalar!] ?? K_OTHER
       if (kind === K_OTHER) read = scalarReader(f.name, f.scalar!)
     }
-    const field: Field = { kind, slot, name: f.name, sub, read }
+    const field: Field = { kind, slot, name: f.name, sub, read, check }
     if (f.id < DENSE_IDS) d.byId[f.id] = field
     else d.far!.set(f.id, field)
   })
@@ -1084,7 +1186,42 @@ function assembler(plan: MessagePlan, d: Decoder): (slots: unknown[]) => unknown
   }
 }
 
-function decodeTop(plan: MessagePlan, bytes: Uint8Array): Json {
+/** `full` with some of its fields read another way (`replace` returns the new field, or undefined to keep it). */
+function variantOf(plan: MessagePlan, full: Decoder, replace: (f: Field) => Field | undefined): Decoder {
+  const swap = (f: Field | undefined) => (f && replace(f)) ?? f
+  const d: Decoder = {
+    ...full,
+    byId: full.byId.map(swap),
+    far: full.far && new Map([...full.far].map(([id, f]) => [id, swap(f)!])),
+  }
+  d.assemble = assembler(plan, d)
+  return d
+}
+
+let headDecoders: { result: Decoder; batch: Decoder } | null = null
+
+/**
+ * Decoders of a batch whose results stop at their head (RESULT_HEAD): every other field is
+ * checked as decoding would check it, and left out.
+ */
+function headDecodersOf(): { result: Decoder; batch: Decoder } {
+  if (headDecoders) return headDecoders
+  const head = new Set<string>(RESULT_HEAD)
+  const result = variantOf(RESULT, decoderOf(RESULT), (f) => {
+    if (head.has(f.name)) return undefined
+    if (RESULT.fields[f.slot].repeated || RESULT.fields[f.slot].map) {
+      throw new Error(`vantage.proto: ProbeResult.${f.name} is repeated or a map: a result's head cannot leave it out`)
+    }
+    return { ...f, kind: K_CHECK, checked: f }
+  })
+  result.unsent = result.unsent.map((u, slot) => (head.has(result.names[slot]) ? u : ABSENT)) // not even a default
+  const batch = variantOf(BATCH, decoderOf(BATCH), (f) =>
+    f.name === 'results' ? { ...f, read: repeatedMessageReader(f.name, result, true) } : undefined,
+  )
+  return (headDecoders = { result, batch })
+}
+
+function decodeTop(plan: MessagePlan, bytes: Uint8Array, decoder: Decoder = decoderOf(plan)): Json {
   if (!(bytes instanceof Uint8Array)) {
     throw new CodecError(`${PROTO_PACKAGE}.${plan.name}: expected bytes (Uint8Array), got ${describe(bytes)}`)
   }
@@ -1092,7 +1229,7 @@ function decodeTop(plan: MessagePlan, bytes: Uint8Array): Json {
   topName = plan.name
   depth = 0
   try {
-    return decodeBody(r, decoderOf(plan), r.len) as Json
+    return decodeBody(r, decoder, r.len) as Json
   } catch (err) {
     if (err instanceof CodecError) {
       throw new CodecError(`malformed protobuf: ${err.message}`, { cause: err })
@@ -1119,7 +1256,7 @@ function emptyError(prefix: string, index: number | undefined, key: string): Cod
 }
 
 /** The identity the hub dedupes and attributes by; everything else is the probe's business. */
-function checkResultIdentity(result: ProbeResult, prefix: string, index?: number): void {
+function checkResultIdentity(result: ResultHead, prefix: string, index?: number): void {
   if (!isNonEmptyString(result.check)) throw emptyError(prefix, index, 'check')
   if (!isNonEmptyString(result.vantage)) throw emptyError(prefix, index, 'vantage')
   if (!isNonEmptyString(result.agent_id)) throw emptyError(prefix, index, 'agent_id')
@@ -1133,7 +1270,7 @@ function checkResultIdentity(result: ProbeResult, prefix: string, index?: number
   }
 }
 
-function checkBatch(batch: ResultBatch, prefix: string): void {
+function checkBatch(batch: ResultBatch | BatchOfHeads, prefix: string): void {
   if (!isNonEmptyString(batch.agent_id)) throw emptyError(prefix, undefined, 'agent_id')
   if (!isNonEmptyString(batch.vantage)) throw emptyError(prefix, undefined, 'vantage')
   batch.results.forEach((r, i) => checkResultIdentity(r, prefix, i))
@@ -1159,23 +1296,25 @@ export function decodeBatch(bytes: Uint8Array): ResultBatch {
 }
 
 /**
- * decodeBatch, and also the bytes of each result as they came: `bodies[i]` is the ProbeResult
- * message of `batch.results[i]` inside `bytes` (a view, not a copy), so `decodeResult(bodies[i])`
- * deep-equals `batch.results[i]`. The hub keeps them as the signed form of each result.
+ * decodeBatch for the hub's ingest: the same checks and errors, but each result decoded only
+ * down to its head (RESULT_HEAD; its other fields are checked, not built: most of a result's
+ * decoding and garbage), and the bytes of each result as they came: `bodies[i]` is the
+ * ProbeResult message of `batch.results[i]` inside `bytes` (a view, not a copy), so
+ * `decodeResult(bodies[i])` is the whole result, with `batch.results[i]` as its head.
  */
-export function decodeBatchWithBodies(bytes: Uint8Array): { batch: ResultBatch; bodies: Uint8Array[] } {
+export function decodeBatchHeads(bytes: Uint8Array): { batch: BatchOfHeads; bodies: Uint8Array[] } {
   const bodies: Uint8Array[] = []
-  let batch: ResultBatch
+  let batch: BatchOfHeads
   bodySink = bodies
   try {
-    batch = decodeTop(BATCH, bytes) as unknown as ResultBatch
+    batch = decodeTop(BATCH, bytes, headDecodersOf().batch) as unknown as BatchOfHeads
   } finally {
     bodySink = null
   }
   return { batch: checkedBatch(batch), bodies }
 }
 
-function checkedBatch(batch: ResultBatch): ResultBatch {
+function checkedBatch<B extends ResultBatch | BatchOfHeads>(batch: B): B {
   try {
     checkBatch(batch, 'ResultBatch')
   } catch (err) {

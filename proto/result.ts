@@ -108,3 +108,12 @@ export interface ProbeResult extends ProbeOutcome {
   /** Set by the agent's self-check: its own network is impaired, so a failure here is not a down vote. */
   vantage_impaired?: boolean
 }
+
+/**
+ * The fields of a result the hub reads to store, dedupe, attribute and vote: all that its
+ * ingest decodes (the others are checked, and decoded when the result is shown: /metrics, the
+ * review API). See proto/codec.ts, decodeBatchHeads.
+ */
+export const RESULT_HEAD = ['check', 'type', 'vantage', 'agent_id', 'result_id', 'round', 'started_at', 'success', 'challenged', 'vantage_impaired'] as const
+
+export type ResultHead = Pick<ProbeResult, (typeof RESULT_HEAD)[number]>

@@ -3,7 +3,7 @@
 // Nothing is stored before the signature verified; nothing is acknowledged before it is
 // committed. Verification runs here; the commit on the ingest writer thread
 // (hub/ingest/writer.ts), while this thread verifies the next batches.
-import type { PushAck, ResultBatch } from '../../proto/batch.ts'
+import type { BatchOfHeads, PushAck } from '../../proto/batch.ts'
 import type { Clock, Logger } from '../../agent/core/probe.ts'
 import type { HubConfig } from '../config.ts'
 import type { HubMetrics, Transport } from '../metrics/metrics.ts'
@@ -73,7 +73,7 @@ export class Ingest {
     return new Promise((resolve, reject) => {
       this.writer.write(toLogBatch({ ...batch, bodies, received_at: now }), (outcome) => {
         try {
-          resolve(this.settle(outcome, batch, cfg, transport, now, started))
+          resolve(this.settle(outcome, v, cfg, transport, now, started))
         } catch (err) {
           reject(err)
         }
@@ -82,8 +82,9 @@ export class Ingest {
   }
 
   /** Runs at once when the writer answers, in commit order: the votes take the batch before its ack. */
-  private settle(outcome: WriteOutcome, batch: ResultBatch, cfg: HubConfig, transport: Transport, now: number, started: number): PushAck {
+  private settle(outcome: WriteOutcome, verified: VerifiedBatch, cfg: HubConfig, transport: Transport, now: number, started: number): PushAck {
     const { store, metrics, logger } = this.deps
+    const { batch, bodies } = verified
     if (!outcome.ok) {
       if (outcome.reason === 'replayed_seq') throw new IngestRejection('replayed_seq', outcome.error, batch.agent_id, batch.seq)
       if (outcome.storeError) {
@@ -100,7 +101,9 @@ export class Ingest {
         seq: batch.seq,
         dropped: batch.dropped,
         received_at: now,
-        accepted: outcome.accepted.map((i) => batch.results[i]),
+        results: batch.results,
+        bodies,
+        accepted: outcome.accepted,
         rule: (name) => voteRule(cfg, name, batch.vantage),
       },
     ])

@@ -1,13 +1,14 @@
 // Everything before the store: size, parse, signature, sender, vantage, clock (DESIGN.md's
 // verification list). Nothing is stored before this returned; it stores nothing itself.
-import type { ResultBatch } from '../../proto/batch.ts'
-import { EnvelopeError, verifyBatchWithBodies } from '../../proto/envelope.ts'
+import type { BatchOfHeads } from '../../proto/batch.ts'
+import { EnvelopeError, verifyBatchHeads } from '../../proto/envelope.ts'
 import type { HubConfig } from '../config.ts'
 import { IngestRejection, type RejectReason } from './errors.ts'
 import { verifyNow } from './signature.ts'
 
 export interface VerifiedBatch {
-  batch: ResultBatch
+  /** Each result down to its head: its details are checked, decoded only when shown. */
+  batch: BatchOfHeads
   /** Each result's protobuf bytes as signed (views into the verified payload): what is stored. */
   bodies: Uint8Array[]
 }
@@ -16,7 +17,7 @@ export interface VerifiedBatch {
 export async function verifySignedBatch(jws: string, cfg: HubConfig, now: number): Promise<VerifiedBatch> {
   let verified: VerifiedBatch
   try {
-    verified = await verifyBatchWithBodies(jws, (kid) => cfg.agents.get(kid)?.public_key, {
+    verified = await verifyBatchHeads(jws, (kid) => cfg.agents.get(kid)?.public_key, {
       now,
       maxSkewMs: cfg.ingest.max_clock_skew_ms,
       maxBytes: cfg.ingest.max_body_bytes,

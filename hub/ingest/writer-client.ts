@@ -48,7 +48,7 @@ export class IngestWriter {
 
   private spawn(): Running {
     const setup: WorkerSetup = { file: this.opts.file, sync: this.opts.sync }
-    const worker = new Worker(ENTRY, { workerData: { vantageIngestWorker: setup }, execArgv: withoutLoaders(process.execArgv) })
+    const worker = new Worker(ENTRY, { workerData: { vantageIngestWorker: setup }, execArgv: profilingFlags(process.execArgv) })
     const pending = new Map<number, (outcome: WriteOutcome) => void>()
     let readyResolve!: () => void
     let readyReject!: (err: Error) => void
@@ -139,14 +139,19 @@ export class IngestWriter {
 }
 
 /**
- * The hub's node flags (--cpu-prof, --inspect, …) without its module loaders: writer-entry.mjs
- * registers the TypeScript loader itself, and a second one would transform twice.
+ * The hub's profiling flags (--cpu-prof, --heap-prof and their options), for the writer to
+ * profile itself too. Not the others: the loaders (writer-entry.mjs registers the TypeScript
+ * loader itself, and a second one would transform twice), and V8 flags (they apply to every
+ * thread already, and a worker refuses them).
  */
-function withoutLoaders(argv: readonly string[]): string[] {
+function profilingFlags(argv: readonly string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < argv.length; i++) {
-    if (/^--(import|require|loader|experimental-loader)$/.test(argv[i]) || argv[i] === '-r') i++
-    else if (!/^--(import|require|loader|experimental-loader)=/.test(argv[i])) out.push(argv[i])
+    if (/^--(cpu|heap)-prof(-[a-z]+)?(=|$)/.test(argv[i])) {
+      out.push(argv[i])
+      // --cpu-prof-dir DIR: the value as a word of its own
+      if (/^--(cpu|heap)-prof-[a-z]+$/.test(argv[i]) && i + 1 < argv.length) out.push(argv[++i])
+    }
   }
   return out
 }

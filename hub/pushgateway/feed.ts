@@ -9,7 +9,8 @@
 // config reloads) rebuilds every group and drops those of vantages that no longer have a
 // configured check; close() writes what is still pending.
 import type { HubConfig } from '../config.ts'
-import type { VoteState } from '../store/vote.ts'
+import type { ProbeResult, StepResult } from '../../proto/result.ts'
+import { representative, type VoteState } from '../store/vote.ts'
 import type { FeedFamily, FeedSample, PushStore, StoreLogger } from './store.ts'
 
 export const PROBE_JOB = 'synthetic-probe'
@@ -40,30 +41,32 @@ type Labels = Record<'check' | 'type' | 'target' | 'vantage' | 'region', string>
 interface Row {
   labels: Labels
   vote: VoteState
+  /** The whole result that stands for the vote. */
+  result: ProbeResult
 }
 
-type Spec = { name: string; help: string; value: (v: VoteState) => number | null | undefined }
+type Spec = { name: string; help: string; value: (v: VoteState, r: ProbeResult) => number | null | undefined }
 
 const PROBE_FAMILIES: Spec[] = [
   { name: 'synthetic_probe_success', help: 'Whether the vantage saw the check succeed in its latest round (1 = up).', value: (v) => (v.vote === 'up' ? 1 : 0) },
   { name: 'synthetic_probe_challenged', help: 'Whether the vantage was answered with a bot/WAF challenge in its latest round.', value: (v) => (v.vote === 'challenged' ? 1 : 0) },
-  { name: 'synthetic_probe_duration_seconds', help: 'Duration of the probe that stands for the vantage’s vote.', value: (v) => v.result.duration_seconds },
-  { name: 'synthetic_probe_status_code', help: 'HTTP status code of that probe.', value: (v) => v.result.http?.status_code },
-  { name: 'synthetic_probe_last_run_timestamp_seconds', help: 'When that probe started (unix seconds).', value: (v) => Date.parse(v.result.started_at) / 1000 },
+  { name: 'synthetic_probe_duration_seconds', help: 'Duration of the probe that stands for the vantage’s vote.', value: (_v, r) => r.duration_seconds },
+  { name: 'synthetic_probe_status_code', help: 'HTTP status code of that probe.', value: (_v, r) => r.http?.status_code },
+  { name: 'synthetic_probe_last_run_timestamp_seconds', help: 'When that probe started (unix seconds).', value: (_v, r) => Date.parse(r.started_at) / 1000 },
   {
     name: 'synthetic_probe_ssl_earliest_cert_expiry',
     help: 'Earliest NotAfter among the certificates the server sent (unix seconds).',
-    value: (v) => v.result.tls?.earliest_cert_expiry,
+    value: (_v, r) => r.tls?.earliest_cert_expiry,
   },
 ]
 
 const JOURNEY_FAMILIES: Spec[] = [
   { name: 'journey_up', help: 'Whether the journey succeeded from this vantage in its latest round (1 = up).', value: (v) => (v.vote === 'up' ? 1 : 0) },
-  { name: 'journey_total_duration_seconds', help: 'Duration of the whole journey run that stands for the vantage’s vote.', value: (v) => v.result.duration_seconds },
-  { name: 'journey_last_run_timestamp_seconds', help: 'When that journey run started (unix seconds).', value: (v) => Date.parse(v.result.started_at) / 1000 },
+  { name: 'journey_total_duration_seconds', help: 'Duration of the whole journey run that stands for the vantage’s vote.', value: (_v, r) => r.duration_seconds },
+  { name: 'journey_last_run_timestamp_seconds', help: 'When that journey run started (unix seconds).', value: (_v, r) => Date.parse(r.started_at) / 1000 },
 ]
 
-const STEP_FAMILIES: { name: string; help: string; value: (s: NonNullable<VoteState['result']['steps']>[number]) => number }[] = [
+const STEP_FAMILIES: { name: string; help: string; value: (s: StepResult) => number }[] = [
   { name: 'journey_step_up', help: 'Whether the journey step succeeded (1 = up).', value: (s) => (s.success ? 1 : 0) },
   { name: 'journey_step_challenged', help: 'Whether the journey step was answered with a bot/WAF challenge.', value: (s) => (s.challenged ? 1 : 0) },
   { name: 'journey_step_duration_seconds', help: 'Duration of the journey step.', value: (s) => s.duration_seconds },
@@ -78,15 +81,15 @@ export function probeFamilies(rows: readonly Row[]): FeedFamily[] {
   const out: FeedFamily[] = []
   for (const spec of PROBE_FAMILIES) {
     const samples: FeedSample[] = []
-    for (const { labels, vote } of rows) {
-      const v = spec.value(vote)
+    for (const { labels, vote, result } of rows) {
+      const v = spec.value(vote, result)
       if (usable(v)) samples.push({ labels, value: v })
     }
     if (samples.length > 0) out.push({ name: spec.name, help: spec.help, type: 'gauge', samples })
   }
   const tls: FeedSample[] = []
-  for (const { labels, vote } of rows) {
-    const version = vote.result.tls?.version
+  for (const { labels, result } of rows) {
+    const version = result.tls?.version
     if (version) tls.push({ labels: { ...labels, version }, value: 1 })
   }
   if (tls.length > 0) out.push({ name: 'synthetic_probe_tls_version_info', help: 'The TLS version the probe negotiated (1 for the version seen).', type: 'gauge', samples: tls })
@@ -98,17 +101,17 @@ export function journeyFamilies(rows: readonly Row[]): FeedFamily[] {
   const out: FeedFamily[] = []
   for (const spec of JOURNEY_FAMILIES) {
     const samples: FeedSample[] = []
-    for (const { labels, vote } of rows) {
-      const v = spec.value(vote)
+    for (const { labels, vote, result } of rows) {
+      const v = spec.value(vote, result)
       if (usable(v)) samples.push({ labels, value: v })
     }
     if (samples.length > 0) out.push({ name: spec.name, help: spec.help, type: 'gauge', samples })
   }
   for (const spec of STEP_FAMILIES) {
     const samples: FeedSample[] = []
-    for (const { labels, vote } of rows) {
+    for (const { labels, result } of rows) {
       const seen = new Set<string>()
-      for (const step of vote.result.steps ?? []) {
+      for (const step of result.steps ?? []) {
         // Two steps of one name would be one series twice: the first one counts.
         if (seen.has(step.name)) continue
         seen.add(step.name)
@@ -250,8 +253,10 @@ export class PushgatewayFeed {
       const check = cfg.checks.get(vote.check)
       // A check removed or no longer assigned to this vantage has no series.
       if (!check || !check.vantages.includes(vote.vantage)) continue
-      const region = cfg.vantages.get(vote.vantage)?.region ?? vote.result.region
-      const row: Row = { labels: { check: check.spec.name, type: check.spec.type, target: check.spec.target, vantage: vote.vantage, region }, vote }
+      const result = representative(vote)
+      const region = cfg.vantages.get(vote.vantage)?.region ?? result.region
+      const labels = { check: check.spec.name, type: check.spec.type, target: check.spec.target, vantage: vote.vantage, region }
+      const row: Row = { labels, vote, result }
       const into = check.spec.type === 'journey' ? journeys : probes
       let rows = into.get(vote.vantage)
       if (!rows) into.set(vote.vantage, (rows = []))

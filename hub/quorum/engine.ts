@@ -20,7 +20,7 @@ import type { ProbeResult } from '../../proto/result.ts'
 import type { HubCheck, HubConfig } from '../config.ts'
 import type { CheckStateRow, EvidenceEntry, IncidentQuery, MuteRow, VantageVoteRow } from '../store/quorum.ts'
 import type { AgentSeen, Store } from '../store/store.ts'
-import type { VoteState } from '../store/vote.ts'
+import { representative, type VoteState } from '../store/vote.ts'
 import { deadline as machineDeadline, step } from './machine.ts'
 import { effectiveVote, isEligible, leafFingerprints, tally, type Tally } from './tally.ts'
 import type { CheckView, Incident, QuorumChange, QuorumSnapshot, StaleAgent, VantageView } from './types.ts'
@@ -450,7 +450,7 @@ export class QuorumEngine {
         }
       }
       inputs.push({ vantage, failure_domain: cfg.vantages.get(vantage)?.failure_domain, vote: eff.vote, impaired: eff.impaired, stored, mute })
-      if (eff.vote !== 'stale' && stored) latest.push(stored.result)
+      if (eff.vote !== 'stale' && stored) latest.push(representative(stored))
     }
 
     const t = tally(inputs, check.quorum.min_down)
@@ -528,7 +528,7 @@ export class QuorumEngine {
         vote: i.vote,
         impaired: i.impaired,
         agents: i.stored ? [...i.stored.agents] : [],
-        latest: i.stored?.result ?? null,
+        latest: i.stored ? representative(i.stored) : null,
         since: rt.vantages.get(i.vantage)?.since ?? now,
         // Exactly the vantages tally() counts (t.eligible_vantages), without a search per vantage.
         eligible: isEligible(i),
@@ -574,12 +574,13 @@ export class QuorumEngine {
       if (!stored) continue
       const entry = out.find((e) => e.vantage === vantage)
       if (entry) {
-        if (entry.last.result_id !== stored.result.result_id) entry.last = stored.result
+        if (entry.last.result_id !== stored.result.result_id) entry.last = representative(stored)
         continue
       }
       const firstId = this.checks.get(check)?.vantages.get(vantage)?.down_result_id
-      const first: ProbeResult = (firstId && firstId !== stored.result.result_id ? this.store.result(firstId) : undefined) ?? stored.result
-      out.push({ vantage, first, last: stored.result })
+      const last = representative(stored)
+      const first: ProbeResult = (firstId && firstId !== last.result_id ? this.store.result(firstId) : undefined) ?? last
+      out.push({ vantage, first, last })
     }
     return out
   }

@@ -79,6 +79,9 @@ export class QuorumTables {
     acksOf: Statement<{ note: string; acked_by: string | null; at: number }>
   }
 
+  /** Set while transaction() runs (see there). */
+  private lazy = false
+
   constructor(private readonly db: Database) {
     this.sql = {
       putState: db.prepare(
@@ -104,15 +107,39 @@ export class QuorumTables {
   }
 
   /**
-   * Runs `fn` in one transaction (nested: a savepoint). IMMEDIATE: it takes the write lock
-   * first (waiting for the ingest writer thread's commit if need be), since a transaction that
-   * read first could not write after the writer committed (SQLITE_BUSY at once, no waiting).
+   * Runs `fn` in one transaction (nested: a savepoint), begun at its first statement: most
+   * evaluations write nothing, and then take no lock at all (the ingest writer thread holds the
+   * write lock most of the time under load: waiting for it would stall the event loop). Begun
+   * IMMEDIATE: it takes the write lock first (waiting for the writer's commit if need be), since
+   * a transaction that read first could not write after the writer committed (SQLITE_BUSY at
+   * once, no waiting).
    */
   transaction<R>(fn: () => R): R {
-    return this.db.transaction(fn).immediate()
+    if (this.db.inTransaction) return this.db.transaction(fn)()
+    if (this.lazy) {
+      this.begin()
+      return this.db.transaction(fn)()
+    }
+    this.lazy = true
+    try {
+      const out = fn()
+      if (this.db.inTransaction) this.db.exec('COMMIT')
+      return out
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK')
+      throw err
+    } finally {
+      this.lazy = false
+    }
+  }
+
+  /** Every method calls it before its statement: begins the transaction() under way, if not yet. */
+  private begin(): void {
+    if (this.lazy && !this.db.inTransaction) this.db.exec('BEGIN IMMEDIATE')
   }
 
   states(): CheckStateRow[] {
+    this.begin()
     return this.db
       .prepare<{
         check_name: string
@@ -136,10 +163,12 @@ export class QuorumTables {
   }
 
   putState(s: CheckStateRow, now: number): void {
+    this.begin()
     this.sql.putState.run(s.check, s.state, s.since, s.clear_since, s.disagreement_since, s.incident_id, s.ack_id, now)
   }
 
   vantageVotes(): VantageVoteRow[] {
+    this.begin()
     return this.db
       .prepare<{ check_name: string; vantage: string; vote: VantageVote; impaired: number; since: number; down_result_id: string | null }>(
         'SELECT * FROM quorum_vantages',
@@ -149,10 +178,12 @@ export class QuorumTables {
   }
 
   putVantageVote(v: VantageVoteRow): void {
+    this.begin()
     this.sql.putVantage.run(v.check, v.vantage, v.vote, v.impaired ? 1 : 0, v.since, v.down_result_id)
   }
 
   mutes(): MuteRow[] {
+    this.begin()
     return this.db
       .prepare<{ vantage: string; reason: string; until: number | null; muted_by: string | null; created_at: number }>('SELECT * FROM vantage_mutes')
       .all()
@@ -160,43 +191,52 @@ export class QuorumTables {
   }
 
   putMute(m: MuteRow): void {
+    this.begin()
     this.sql.putMute.run(m.vantage, m.reason, m.until, m.by, m.created_at)
   }
 
   deleteMute(vantage: string): boolean {
+    this.begin()
     return this.sql.deleteMute.run(vantage).changes > 0
   }
 
   insertAck(a: Omit<AckRow, 'id'>): AckRow {
+    this.begin()
     const { lastInsertRowid } = this.sql.insertAck.run(a.check, a.note, a.by, a.at, a.incident_id)
     return { ...a, id: Number(lastInsertRowid) }
   }
 
   ack(id: number): AckRow | undefined {
+    this.begin()
     const r = this.sql.getAck.get(id)
     return r ? { id: r.id, check: r.check_name, note: r.note, by: r.acked_by, at: r.at, incident_id: r.incident_id } : undefined
   }
 
   openIncident(check: string, startedAt: number, pendingSince: number, failing: string[], evidence: EvidenceEntry[]): number {
+    this.begin()
     const { lastInsertRowid } = this.sql.insertIncident.run(check, startedAt, pendingSince, JSON.stringify(failing), JSON.stringify(evidence))
     return Number(lastInsertRowid)
   }
 
   updateIncident(id: number, failing: string[], evidence: EvidenceEntry[]): void {
+    this.begin()
     this.sql.updateIncident.run(JSON.stringify(failing), JSON.stringify(evidence), id)
   }
 
   closeIncident(id: number, endedAt: number, resolution: NonNullable<Incident['resolution']>): void {
+    this.begin()
     this.sql.closeIncident.run(endedAt, resolution, id)
   }
 
   incident(id: number): Incident | undefined {
+    this.begin()
     const row = this.sql.getIncident.get(id)
     return row ? this.toIncident(row) : undefined
   }
 
   /** Newest first. */
   incidents(q: IncidentQuery = {}): Incident[] {
+    this.begin()
     const rows = this.db
       .prepare<IncidentRow>(
         `SELECT * FROM incidents

@@ -39,7 +39,7 @@ export type LogOutcome =
   | { ok: false; reason: 'replayed_seq'; error: string }
 
 /** A row of the votes table: a vote as it was last saved, its result by id. */
-export type VoteRecord = Omit<VoteState, 'result'> & { result_id: string }
+export type VoteRecord = Omit<VoteState, 'result' | 'body'> & { result_id: string }
 
 export type StoreSync = 'full' | 'normal'
 

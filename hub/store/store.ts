@@ -10,12 +10,12 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { decodeResult, encodeResult } from '../../proto/codec.ts'
-import type { ProbeResult } from '../../proto/result.ts'
+import type { ProbeResult, ResultHead } from '../../proto/result.ts'
 import { migrate } from './migrations.ts'
 import { openDatabase, type Database, type Statement } from './sqlite.ts'
 import { QuorumTables } from './quorum.ts'
 import { configureConnection, readIndexMark, ResultLog, type LogBatch, type StoreSync, type VoteRecord } from './result-log.ts'
-import { mergeVote, type VoteRule, type VoteState } from './vote.ts'
+import { knownResult, mergeVote, type VoteRule, type VoteState } from './vote.ts'
 
 export type { StoreSync, VoteRecord } from './result-log.ts'
 
@@ -50,8 +50,11 @@ export interface CommittedBatch {
   seq: number
   dropped: number
   received_at: number
-  /** The results stored now (not duplicates), in batch order. */
-  accepted: readonly ProbeResult[]
+  /** The batch's results (their heads) and their bytes as signed. */
+  results: readonly ResultHead[]
+  bodies: readonly Uint8Array[]
+  /** Which of them were stored now (not duplicates), in batch order: indexes into `results`. */
+  accepted: readonly number[]
   rule: (check: string) => VoteRule | null
 }
 
@@ -211,6 +214,7 @@ export class Store {
       .prepare<VoteRow>('SELECT v.*, r.body, r.json FROM votes v JOIN results r ON r.result_id = v.result_id')
       .all()
     for (const row of rows) {
+      const { result, body } = storedResult(row)
       const state: VoteState = {
         check: row.check_name,
         vantage: row.vantage,
@@ -224,7 +228,8 @@ export class Store {
         n_challenged: row.n_challenged,
         n_down: row.n_down,
         n_down_impaired: row.n_down_impaired,
-        result: resultOf(row),
+        result,
+        body,
         updated_at: row.updated_at,
       }
       this.votes.set(voteKey(state.check, state.vantage), state)
@@ -242,18 +247,23 @@ export class Store {
    */
   applyBatches(inputs: readonly BatchInput[]): (BatchOutcome | Error)[] {
     if (!this.log) throw new Error('this store is written by another connection (writer: elsewhere)')
-    const outcomes = this.log.applyBatches(inputs.map(toLogBatch))
+    const batches = inputs.map((input) => toLogBatch({ ...input, bodies: input.bodies ?? input.results.map((r) => encodeResult(r)) }))
+    const outcomes = this.log.applyBatches(batches)
     const committed: CommittedBatch[] = []
     const out = outcomes.map((outcome, i): BatchOutcome | Error => {
       if (outcome instanceof Error || !outcome.ok) return outcome
       const input = inputs[i]
+      const { bodies } = batches[i]
+      input.results.forEach((r, k) => knownResult(bodies[k], r))
       committed.push({
         agent_id: input.agent_id,
         vantage: input.vantage,
         seq: input.seq,
         dropped: input.dropped,
         received_at: input.received_at,
-        accepted: outcome.accepted.map((k) => input.results[k]),
+        results: input.results,
+        bodies,
+        accepted: outcome.accepted,
         rule: input.rule,
       })
       return { ok: true, accepted: outcome.accepted.length, duplicates: outcome.duplicates }
@@ -268,13 +278,16 @@ export class Store {
    */
   committed(batches: readonly CommittedBatch[]): void {
     if (batches.length === 0) return
+    /** Votes this commit changed: new objects of its own, updated in place by the next results. */
     const changed = new Map<string, VoteState>()
     for (const batch of batches) {
-      for (const r of batch.accepted) {
+      for (const k of batch.accepted) {
+        const r = batch.results[k]
         const rule = batch.rule(r.check)
         if (!rule) continue
         const key = voteKey(r.check, r.vantage)
-        const next = mergeVote(changed.get(key) ?? this.votes.get(key), r, rule, batch.received_at)
+        const mine = changed.get(key)
+        const next = mergeVote(mine ?? this.votes.get(key), r, batch.bodies[k], rule, batch.received_at, mine !== undefined)
         if (next) changed.set(key, next)
       }
       this.seen.set(batch.agent_id, {
@@ -286,6 +299,8 @@ export class Store {
       })
     }
     for (const [k, v] of changed) {
+      // A view into its batch's payload would keep the whole batch in memory for as long as the vote.
+      if (v.body.byteLength !== v.body.buffer.byteLength) v.body = v.body.slice()
       const previous = this.votes.get(k)
       this.votes.set(k, v)
       this.unsavedVotes.set(k, v)
@@ -319,11 +334,11 @@ export class Store {
       .prepare<ResultRow & { received_at: number }>('SELECT body, json, received_at FROM results WHERE id > ? ORDER BY id')
       .iterate(readIndexMark(this.db))
     for (const row of rows) {
-      const r = resultOf(row)
+      const { result: r, body } = storedResult(row)
       const voteRule = rule(r.check, r.vantage)
       if (!voteRule) continue
       const key = voteKey(r.check, r.vantage)
-      const next = mergeVote(this.votes.get(key), r, voteRule, row.received_at)
+      const next = mergeVote(this.votes.get(key), r, body, voteRule, row.received_at)
       if (!next) continue
       this.votes.set(key, next)
       this.unsavedVotes.set(key, next)
@@ -393,7 +408,7 @@ export class Store {
   /** The votes changed since they were last saved, as rows; they count as saved from now on. */
   takeUnsavedVotes(): VoteRecord[] {
     const out: VoteRecord[] = []
-    for (const { result, ...vote } of this.unsavedVotes.values()) out.push({ ...vote, result_id: result.result_id })
+    for (const { result, body: _body, ...vote } of this.unsavedVotes.values()) out.push({ ...vote, result_id: result.result_id })
     this.unsavedVotes.clear()
     return out
   }
@@ -420,8 +435,8 @@ export class Store {
   }
 }
 
-/** A batch as the ResultLog takes it (see LogBatch). */
-export function toLogBatch(input: Omit<BatchInput, 'rule'>): LogBatch {
+/** A batch as the ResultLog takes it (see LogBatch): its results' heads, and their bytes as signed. */
+export function toLogBatch(input: Omit<BatchInput, 'rule' | 'results' | 'bodies'> & { results: readonly ResultHead[]; bodies: readonly Uint8Array[] }): LogBatch {
   const { results } = input
   return {
     agent_id: input.agent_id,
@@ -431,13 +446,22 @@ export function toLogBatch(input: Omit<BatchInput, 'rule'>): LogBatch {
     result_ids: results.map((r) => r.result_id),
     checks: results.map((r) => r.check),
     started_ats: results.map((r) => r.started_at),
-    bodies: input.bodies ?? results.map((r) => encodeResult(r)),
+    bodies: input.bodies,
     received_at: input.received_at,
   }
 }
 
 function resultOf(row: ResultRow): ProbeResult {
   return row.body ? decodeResult(row.body) : (JSON.parse(row.json!) as ProbeResult)
+}
+
+/** A stored result as a vote holds it: its head (here, the whole result) and its bytes (encoded now for an old JSON row). */
+function storedResult(row: ResultRow): { result: ProbeResult; body: Uint8Array } {
+  const result = resultOf(row)
+  // better-sqlite3 answers a Buffer: the same bytes as a plain Uint8Array, like ingest's.
+  const body = row.body ? new Uint8Array(row.body.buffer, row.body.byteOffset, row.body.byteLength) : encodeResult(result)
+  knownResult(body, result)
+  return { result, body }
 }
 
 function voteKey(check: string, vantage: string): string {

@@ -2,8 +2,8 @@
 // the hub, per batch size. Beside it, plain JSON of the same batch as a yardstick for size and
 // codec speed. Prints figures, asserts nothing.
 //   node --import tsx test/bench/envelope.bench.ts
-import { decodeBatch, decodeBatchWithBodies, encodeBatch } from '../../proto/codec.ts'
-import { signBatch, verifyBatch, verifyBatchWithBodies } from '../../proto/envelope.ts'
+import { decodeBatch, decodeBatchHeads, encodeBatch } from '../../proto/codec.ts'
+import { signBatch, verifyBatch, verifyBatchHeads } from '../../proto/envelope.ts'
 import { generateKeyPair, importPrivate, importPublic } from '../../proto/keys.ts'
 import type { ResultBatch } from '../../proto/batch.ts'
 import { batchOf } from '../proto/fixtures.ts'
@@ -58,7 +58,7 @@ for (const n of [1, 100, 1000]) {
   )
 }
 
-// Decoding alone (the hub's share of the CPU per result), and with each result's signed bytes:
+// Decoding alone, and as the hub's ingest decodes (each result down to its head, with its signed bytes):
 // the results of batchOf (http, no TLS), and results shaped like an https check's (the shape of
 // test/bench/https-result.ts: http phases and the TLS block).
 function httpsBatch(n: number): ResultBatch {
@@ -69,7 +69,7 @@ function httpsBatch(n: number): ResultBatch {
 }
 
 console.log('\nµs per result')
-console.log(['results', 'decode', 'decode+bodies', 'verify+decode', 'verify+bodies'].map((h) => h.padStart(14)).join(' '))
+console.log(['results', 'decode', 'decode heads', 'verify+decode', 'verify+heads'].map((h) => h.padStart(14)).join(' '))
 for (const [label, batch] of [
   ['100', batchOf(100, { sentAt: Date.now() })],
   ['1000', batchOf(1000, { sentAt: Date.now() })],
@@ -82,9 +82,9 @@ for (const [label, batch] of [
   const perResult = (opsPerSecond: number) => (1e6 / opsPerSecond / n).toFixed(2)
   const figures = [
     await rate(() => decodeBatch(bytes)),
-    await rate(() => decodeBatchWithBodies(bytes)),
+    await rate(() => decodeBatchHeads(bytes)),
     await rate(() => verifyBatch(jws, lookup, verifyOpts)),
-    await rate(() => verifyBatchWithBodies(jws, lookup, verifyOpts)),
+    await rate(() => verifyBatchHeads(jws, lookup, verifyOpts)),
   ]
   console.log([label, ...figures.map(perResult)].map((v) => v.padStart(14)).join(' '))
 }

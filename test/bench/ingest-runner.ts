@@ -8,7 +8,7 @@
 // (JWS JSON for HTTP, SignedBatch bytes for gRPC, text exposition for the Pushgateway). After a
 // warm-up, it measures wall time, per-batch ack latency and the server's CPU (from /proc), and
 // prints one JSON line (RunnerReport).
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import * as grpc from '@grpc/grpc-js'
 import { Client } from 'undici'
 import type { PushAck, ResultBatch } from '../../proto/batch.ts'
@@ -51,6 +51,8 @@ export interface RunnerReport {
   serverCpuSeconds: number
   /** CPU seconds of the server's main thread alone (for the hub: its event loop). */
   serverMainThreadCpuSeconds: number
+  /** CPU seconds per server thread during the measurement, by thread name (tid for the main thread: "main"). */
+  serverThreadCpuSeconds: Record<string, number>
   /** Bytes the server wrote to storage during the measurement (/proc/PID/io write_bytes). */
   serverWriteBytes: number
   /** CPU seconds this process spent sending and reading acks during the measurement. */
@@ -67,6 +69,27 @@ function procCpuSeconds(pid: number, tid?: number): number {
   const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+}
+
+/** CPU seconds of each live thread of a process, by tid, with its name (/proc/PID/task/TID/comm). */
+function threadCpuSeconds(pid: number): Map<number, { name: string; cpu: number }> {
+  const out = new Map<number, { name: string; cpu: number }>()
+  for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+    try {
+      const name = tid === pid ? "main" : `${readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()}/${tid}`
+      out.set(tid, { name, cpu: procCpuSeconds(pid, tid) })
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out
+}
+
+/** What each thread name spent between two threadCpuSeconds readings (threads gone meanwhile are not counted). */
+function threadCpuDelta(before: Map<number, { name: string; cpu: number }>, after: Map<number, { name: string; cpu: number }>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [tid, t] of after) out[t.name] = (out[t.name] ?? 0) + t.cpu - (before.get(tid)?.cpu ?? 0)
+  return out
 }
 
 function procWriteBytes(pid: number): number {
@@ -201,6 +224,7 @@ async function main(): Promise<void> {
   let acked = 0
   const cpu0 = procCpuSeconds(spec.serverPid)
   const mainCpu0 = procCpuSeconds(spec.serverPid, spec.serverPid)
+  const threads0 = threadCpuSeconds(spec.serverPid)
   const written0 = procWriteBytes(spec.serverPid)
   const client0 = process.cpuUsage()
   const t0 = performance.now()
@@ -221,6 +245,7 @@ async function main(): Promise<void> {
   const wall = (performance.now() - t0) / 1000
   const serverCpu = procCpuSeconds(spec.serverPid) - cpu0
   const serverMainCpu = procCpuSeconds(spec.serverPid, spec.serverPid) - mainCpu0
+  const serverThreads = threadCpuDelta(threads0, threadCpuSeconds(spec.serverPid))
   const serverWriteBytes = procWriteBytes(spec.serverPid) - written0
   const clientCpu = process.cpuUsage(client0)
   await Promise.all(senders.map((s) => s.close()))
@@ -244,6 +269,7 @@ async function main(): Promise<void> {
     },
     serverCpuSeconds: serverCpu,
     serverMainThreadCpuSeconds: serverMainCpu,
+    serverThreadCpuSeconds: serverThreads,
     serverWriteBytes,
     clientCpuSeconds: (clientCpu.user + clientCpu.system) / 1e6,
     acked,

@@ -91,6 +91,40 @@ describe('Store', () => {
   })
 })
 
+describe('quorum tables', () => {
+  const state = (check: string) => ({ check, state: 'ok' as const, since: 1, clear_since: null, disagreement_since: null, incident_id: null, ack_id: null })
+
+  it('take no lock for a transaction that runs no statement, and the write lock at the first one', () => {
+    t = tempDir()
+    const store = Store.open(t.dir, { writer: 'elsewhere' })
+    const writer = openDatabase(join(t.dir, STORE_FILE))
+    writer.pragma('busy_timeout = 0')
+    try {
+      writer.exec('BEGIN IMMEDIATE') // the ingest writer, mid-commit
+      // An evaluation that changed nothing does not wait for the writer.
+      expect(store.quorum.transaction(() => 'nothing to write')).toBe('nothing to write')
+      writer.exec('COMMIT')
+      store.quorum.transaction(() => {
+        store.quorum.putState(state('shop'), 1)
+        expect(store.quorum.transaction(() => store.quorum.putState(state('cart'), 1))).toBeUndefined() // nested: same transaction
+        // Ours holds the write lock now: the other connection cannot take it.
+        expect(() => writer.exec('BEGIN IMMEDIATE')).toThrow(/locked|busy/i)
+      })
+      expect(store.quorum.states().map((s) => s.check).sort()).toEqual(['cart', 'shop'])
+      expect(() => store.quorum.transaction(() => {
+        store.quorum.putState(state('gone'), 1)
+        throw new Error('evaluation failed')
+      })).toThrow('evaluation failed')
+      expect(store.quorum.states().map((s) => s.check)).not.toContain('gone') // rolled back
+      writer.exec('BEGIN IMMEDIATE') // and the lock was released
+      writer.exec('COMMIT')
+    } finally {
+      writer.close()
+      store.close()
+    }
+  })
+})
+
 describe('history', () => {
   it('answers newest first by check, vantage, since and limit, including results not indexed yet', () => {
     t = tempDir()

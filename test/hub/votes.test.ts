@@ -2,7 +2,8 @@
 // the synthetic_probe_* series the hub feeds to /pushgateway/metrics: one per check × vantage.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ProbeResult } from '../../proto/result.ts'
-import { mergeVote, type VoteState } from '../../hub/store/vote.ts'
+import { encodeResult } from '../../proto/codec.ts'
+import { mergeVote, representative, type VoteState } from '../../hub/store/vote.ts'
 import { loadHubConfig } from '../../hub/config.ts'
 import { startHub, type Hub } from '../../hub/server.ts'
 import { makeKeys, metricValue, postBatch, result, scrape, scrapeFed, sign, silentLogger, startTestHub, tempDir, type AgentSigner, type TestDir } from './helpers.ts'
@@ -17,7 +18,11 @@ function r(agent: string, fields: Partial<ProbeResult> = {}): ProbeResult {
 }
 
 function fold(results: ProbeResult[], start?: VoteState): VoteState | undefined {
-  return results.reduce<VoteState | undefined>((v, x) => mergeVote(v, x, RULE, NOW) ?? v, start)
+  return results.reduce<VoteState | undefined>((v, x) => merge(v, x) ?? v, start)
+}
+
+function merge(v: VoteState | undefined, x: ProbeResult, owned = false): VoteState | undefined {
+  return mergeVote(v, x, encodeResult(x), RULE, NOW, owned)
 }
 
 describe('mergeVote', () => {
@@ -46,13 +51,32 @@ describe('mergeVote', () => {
   it('takes the latest round; an older round never overrides it', () => {
     const v = fold([r('eu-1', { round: ROUND - 1, success: false }), r('eu-1')])!
     expect([v.vote, v.round]).toEqual(['up', ROUND])
-    expect(mergeVote(v, r('eu-2', { round: ROUND - 1, success: false }), RULE, NOW)).toBeUndefined()
-    const next = mergeVote(v, r('eu-2', { round: ROUND + 1, success: false }), RULE, NOW)!
+    expect(merge(v, r('eu-2', { round: ROUND - 1, success: false }))).toBeUndefined()
+    const next = merge(v, r('eu-2', { round: ROUND + 1, success: false }))!
     expect([next.vote, next.round, next.agents]).toEqual(['down', ROUND + 1, ['eu-2']])
   })
 
   it('lets no stale result vote (an outbox replaying after an outage)', () => {
-    expect(mergeVote(undefined, r('eu-1', { round: ROUND - 4 }), RULE, NOW)).toBeUndefined()
+    expect(merge(undefined, r('eu-1', { round: ROUND - 4 }))).toBeUndefined()
+  })
+
+  it('keeps the representative’s bytes, which decode to the whole result', () => {
+    const down = r('eu-1', { success: false, error_code: 'TIMEOUT', http: { status_code: 503, redirects: 0, final_url: 'https://x/', body_bytes: 1 } })
+    const up = r('eu-2', { http: { status_code: 200, redirects: 0, final_url: 'https://x/', body_bytes: 9 } })
+    const v = fold([down, up])!
+    expect(representative(v)).toEqual(up)
+    expect(representative(v)).toBe(representative(v)) // decoded once
+    expect(representative(fold([down])!).http?.status_code).toBe(503)
+  })
+
+  it('copies a vote it does not own and updates one it owns in place', () => {
+    const first = fold([r('eu-1', { success: false })])!
+    const shared = merge(first, r('eu-2'))!
+    expect(shared).not.toBe(first)
+    expect([first.vote, first.agents]).toEqual(['down', ['eu-1']]) // left as it was
+    const owned = merge(shared, r('eu-3'), true)!
+    expect(owned).toBe(shared)
+    expect(owned.agents).toEqual(['eu-1', 'eu-2', 'eu-3'])
   })
 })
 

@@ -2,6 +2,7 @@
 // the event loop at once, its votes saved through it, and what it committed survives a restart.
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { encodeResult } from '../../proto/codec.ts'
 import type { ProbeResult } from '../../proto/result.ts'
 import type { Worker } from 'node:worker_threads'
 import { IngestWriter } from '../../hub/ingest/writer-client.ts'
@@ -84,7 +85,7 @@ describe('the ingest writer thread', () => {
     const writer = await IngestWriter.start({ file: join(t.dir, STORE_FILE), sync: 'full', logger: silentLogger() })
     const write = (seq: number, results: ProbeResult[]) =>
       new Promise<WriteOutcome>((resolve) =>
-        writer.write(toLogBatch({ agent_id: 'eu-1', vantage: 'eu-west', seq, dropped: 0, results, received_at: Date.now() }), resolve),
+        writer.write(toLogBatch({ agent_id: 'eu-1', vantage: 'eu-west', seq, dropped: 0, results, bodies: results.map((r) => encodeResult(r)), received_at: Date.now() }), resolve),
       )
     const batch = () => Array.from({ length: 3 }, () => result({ check: 'shop', vantage: 'eu-west', agent_id: 'eu-1' }))
     expect(await write(1, batch())).toEqual({ ok: true, accepted: [0, 1, 2], duplicates: 0 })

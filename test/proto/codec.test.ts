@@ -7,7 +7,7 @@ import type { ResultBatch } from '../../proto/batch.ts'
 import {
   CodecError,
   decodeBatch,
-  decodeBatchWithBodies,
+  decodeBatchHeads,
   decodePushAck,
   decodeResult,
   decodeSignedBatch,
@@ -18,7 +18,7 @@ import {
   root,
 } from '../../proto/codec.ts'
 import { descriptorModule, descriptorOf } from '../../proto/gen-descriptor.ts'
-import type { ProbeResult } from '../../proto/result.ts'
+import { RESULT_HEAD, type ProbeResult, type ResultHead } from '../../proto/result.ts'
 import { VANTAGE_DESCRIPTOR } from '../../proto/vantage.descriptor.ts'
 import { batchOf, fullResult, minimalResult } from './fixtures.ts'
 import { randomBatch, randomResult, randomSource, type Rand } from './random-results.ts'
@@ -35,6 +35,10 @@ const batchWith = (...results: ProbeResult[]): ResultBatch => ({
   results,
   dropped: 7,
 })
+
+/** A result's head: what decodeBatchHeads makes of it (in the result's own key order). */
+const headOf = (result: ProbeResult): ResultHead =>
+  Object.fromEntries(Object.entries(result).filter(([key]) => (RESULT_HEAD as readonly string[]).includes(key))) as ResultHead
 
 const roundTrip = (result: ProbeResult): ProbeResult => decodeBatch(encodeBatch(batchWith(result))).results[0]
 
@@ -236,19 +240,22 @@ describe('decode rejects garbage with a CodecError', () => {
   })
 })
 
-describe('decodeBatchWithBodies', () => {
+describe('decodeBatchHeads', () => {
   const batch = batchWith(fullResult, minimalResult, { ...fullResult, result_id: 'other' })
   const bytes = encodeBatch(batch)
 
-  it('returns the batch decodeBatch returns, and each result’s bytes as views into the input', () => {
-    const { batch: decoded, bodies } = decodeBatchWithBodies(bytes)
-    expect(decoded).toStrictEqual(decodeBatch(bytes))
+  it('returns the batch decodeBatch returns with each result down to its head, and each result’s bytes as views into the input', () => {
+    const { batch: decoded, bodies } = decodeBatchHeads(bytes)
+    const full = decodeBatch(bytes)
+    expect(decoded).toStrictEqual({ ...full, results: full.results.map(headOf) })
+    expect(jsonOf(decoded.results[0])).toBe(jsonOf(headOf(full.results[0]))) // in .proto key order
+    expect(Object.keys(decoded.results[0]).sort()).toEqual([...RESULT_HEAD].filter((k) => k in full.results[0]).sort())
     expect(bodies).toHaveLength(batch.results.length)
     bodies.forEach((body, i) => {
       expect(body.buffer).toBe(bytes.buffer) // a view, not a copy
       expect(body.byteOffset).toBeGreaterThan(0)
       expect(body.byteOffset + body.byteLength).toBeLessThanOrEqual(bytes.byteLength)
-      expect(decodeResult(body)).toStrictEqual(decoded.results[i])
+      expect(decodeResult(body)).toStrictEqual(full.results[i])
       expect(body).toEqual(encodeResult(batch.results[i])) // exactly the message as signed
     })
   })
@@ -257,10 +264,10 @@ describe('decodeBatchWithBodies', () => {
     const padded = new Uint8Array(bytes.length + 10)
     padded.set(bytes, 5)
     const view = padded.subarray(5, 5 + bytes.length)
-    const { bodies } = decodeBatchWithBodies(view)
+    const { bodies } = decodeBatchHeads(view)
     bodies.forEach((body, i) => expect(decodeResult(body)).toStrictEqual(batch.results[i]))
-    const fromBuffer = decodeBatchWithBodies(Buffer.from(bytes))
-    expect(fromBuffer.batch).toStrictEqual(batch)
+    const fromBuffer = decodeBatchHeads(Buffer.from(bytes))
+    expect(fromBuffer.batch).toStrictEqual({ ...batch, results: batch.results.map(headOf) })
     fromBuffer.bodies.forEach((body, i) => expect(decodeResult(body)).toStrictEqual(batch.results[i]))
   })
 
@@ -273,25 +280,35 @@ describe('decodeBatchWithBodies', () => {
     w.uint32((5 << 3) | 2).bytes(encodeResult(results[1]))
     w.uint32((98 << 3) | 0).uint64(7)
     w.uint32((5 << 3) | 2).bytes(encodeResult(results[2]))
-    const { batch: decoded, bodies } = decodeBatchWithBodies(w.finish())
-    expect(decoded.results).toStrictEqual(results)
+    const { batch: decoded, bodies } = decodeBatchHeads(w.finish())
+    expect(decoded.results).toStrictEqual(results.map(headOf))
     expect(bodies.map((b) => decodeResult(b))).toStrictEqual(results)
   })
 
   it('has no bodies for a batch without results', () => {
-    expect(decodeBatchWithBodies(encodeBatch(batchWith()))).toMatchObject({ bodies: [] })
+    expect(decodeBatchHeads(encodeBatch(batchWith()))).toMatchObject({ bodies: [] })
   })
 
-  it('rejects what decodeBatch rejects, with the same CodecError', () => {
+  it('rejects what decodeBatch rejects, with the same CodecError, details included', () => {
     for (const bad of [new Uint8Array(0), bytes.subarray(0, bytes.length - 3), Uint8Array.of(0x2a, 0x7f, 0x0a, 0x01), 'x' as unknown as Uint8Array]) {
-      expect(rejected(() => decodeBatchWithBodies(bad)).message).toBe(rejected(() => decodeBatch(bad)).message)
+      expect(rejected(() => decodeBatchHeads(bad)).message).toBe(rejected(() => decodeBatch(bad)).message)
     }
     const inner = protobuf.Writer.create().uint32(0x0a).string('c').uint32(0x12).string('tcp').uint32(0x22).string('v')
     inner.uint32(0x32).string('a').uint32(0x3a).string('r').uint32(0x4a).string('soon')
     const soon = protobuf.Writer.create().uint32(0x0a).string('a').uint32(0x12).string('v').uint32(0x2a).bytes(inner.finish()).finish()
-    expect(rejected(() => decodeBatchWithBodies(soon)).message).toBe(
+    expect(rejected(() => decodeBatchHeads(soon)).message).toBe(
       'malformed batch: ResultBatch.results[0].started_at: "soon" is not an ISO 8601 time',
     )
+    // What the head leaves out is still checked: a status code sent as a string, a target as a number.
+    const http = protobuf.Writer.create().uint32(0x0a).string('200').finish()
+    const detailed = protobuf.Writer.create().uint32(0x0a).string('a').uint32(0x12).string('v')
+      .uint32(0x2a).bytes(concat(encodeResult(minimalResult), protobuf.Writer.create().uint32((17 << 3) | 2).bytes(http).finish())).finish()
+    expect(rejected(() => decodeBatchHeads(detailed)).message).toBe(rejected(() => decodeBatch(detailed)).message)
+    expect(rejected(() => decodeBatchHeads(detailed)).message).toMatch(/ResultBatch\.results\[0\]\.http\.status_code: wire type 2, expected 0/)
+    const target = protobuf.Writer.create().uint32(0x0a).string('a').uint32(0x12).string('v')
+      .uint32(0x2a).bytes(concat(encodeResult(minimalResult), protobuf.Writer.create().uint32((3 << 3) | 0).uint32(7).finish())).finish()
+    expect(rejected(() => decodeBatchHeads(target)).message).toBe(rejected(() => decodeBatch(target)).message)
+    expect(rejected(() => decodeBatchHeads(target)).message).toMatch(/ResultBatch\.results\[0\]\.target: wire type 0, expected 2/)
   })
 })
 
@@ -350,8 +367,8 @@ describe('property: decode(encode(x)) is x for any well-typed x', () => {
     const rand = randomSource(0xba7c4)
     for (let i = 0; i < 200; i++) {
       const batch = randomBatch(rand)
-      const { batch: decoded, bodies } = decodeBatchWithBodies(concat(encodeBatch(batch), unknownFields(rand)))
-      expect(decoded).toStrictEqual(batch)
+      const { batch: decoded, bodies } = decodeBatchHeads(concat(encodeBatch(batch), unknownFields(rand)))
+      expect(decoded).toStrictEqual({ ...batch, results: batch.results.map(headOf) })
       expect(bodies.map((b) => decodeResult(b))).toStrictEqual(batch.results)
     }
   })
@@ -368,6 +385,14 @@ describe('the specialized decoder agrees with the reflective one it replaced', (
   ] as const
 
   function agree(bytes: Uint8Array): void {
+    // The head decoder checks what it leaves out exactly as decodeBatch decodes it.
+    const full = outcome(() => decodeBatch(bytes))
+    const heads = outcome(() => decodeBatchHeads(bytes).batch)
+    if ('error' in full) expect(heads, `heads of ${Buffer.from(bytes).toString('hex')}`).toEqual(full)
+    else {
+      const batch = (full as { value: ResultBatch }).value
+      expect((heads as { value: unknown }).value).toStrictEqual({ ...batch, results: batch.results.map(headOf) })
+    }
     for (const [name, decode, oracle] of decoders) {
       const want = outcome(() => oracle(bytes))
       const got = outcome(() => decode(bytes))

@@ -14,7 +14,7 @@ import {
   signJson,
   verifyAgentToken,
   verifyBatch,
-  verifyBatchWithBodies,
+  verifyBatchHeads,
   verifyJson,
 } from '../../proto/envelope.ts'
 import { generateKeyPair, importPrivate, importPublic, type KeyPair } from '../../proto/keys.ts'
@@ -187,17 +187,18 @@ describe('signBatch / verifyBatch', () => {
   })
 })
 
-describe('verifyBatchWithBodies', () => {
+describe('verifyBatchHeads', () => {
   const withBodies = (jws: string | Uint8Array | FlattenedJWS, opts: { maxBytes?: number; now?: number } = {}) =>
-    verifyBatchWithBodies(jws, registry, { now: opts.now ?? NOW, maxSkewMs: SKEW, maxBytes: opts.maxBytes })
+    verifyBatchHeads(jws, registry, { now: opts.now ?? NOW, maxSkewMs: SKEW, maxBytes: opts.maxBytes })
 
-  it('returns the batch verifyBatch returns, and each result’s signed bytes', async () => {
+  it('returns the batch verifyBatch returns down to each result’s head, and each result’s signed bytes', async () => {
     const batch = batchOf(5, { sentAt: NOW })
     const jws = await signBatch(batch, { kid: 'eu-1', privateKey: eu1.privateJwk })
     for (const form of [JSON.stringify(jws), new TextEncoder().encode(JSON.stringify(jws)), jws]) {
       const { batch: verified, bodies } = await withBodies(form)
-      expect(verified).toStrictEqual(await verify(form))
-      expect(verified).toStrictEqual(batch)
+      const whole = await verify(form)
+      expect(whole).toStrictEqual(batch)
+      expect(verified).toStrictEqual({ ...whole, results: whole.results.map(({ check, type, vantage, agent_id, result_id, round, started_at, success, challenged }) => ({ check, type, vantage, agent_id, result_id, round, started_at, success, challenged })) })
       expect(bodies).toHaveLength(5)
       bodies.forEach((body, i) => {
         expect(body.buffer).toBe(bodies[0].buffer) // views into the one verified payload

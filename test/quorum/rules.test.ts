@@ -1,6 +1,7 @@
 // The quorum's pure parts: the defaults as the config applies them, K for counts and
 // fractions, the stale boundary (the store's isLive rule), and the state machine's deadlines.
 import { describe, expect, it } from 'vitest'
+import { encodeResult } from '../../proto/codec.ts'
 import { parseHubConfig } from '../../hub/config.ts'
 import { deadline, step } from '../../hub/quorum/machine.ts'
 import { effectiveVote, minDownFor, tally } from '../../hub/quorum/tally.ts'
@@ -57,7 +58,7 @@ describe('stale', () => {
   const INTERVAL = 30_000
   const vote = (round: number): VoteState => {
     const r = result({ check: 'shop', vantage: 'eu', agent_id: 'eu-1', round }, round * INTERVAL)
-    return { check: 'shop', vantage: 'eu', round, interval_ms: INTERVAL, vote: 'up', impaired: false, agents: ['eu-1'], n_results: 1, n_success: 1, n_challenged: 0, n_down: 0, n_down_impaired: 0, result: r, updated_at: 0 }
+    return { check: 'shop', vantage: 'eu', round, interval_ms: INTERVAL, vote: 'up', impaired: false, agents: ['eu-1'], n_results: 1, n_success: 1, n_challenged: 0, n_down: 0, n_down_impaired: 0, result: r, body: encodeResult(r), updated_at: 0 }
   }
 
   it('a vote is stale exactly when the store would no longer accept its round as live', () => {
