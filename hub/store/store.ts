@@ -15,7 +15,7 @@ import { migrate } from './migrations.ts'
 import { openDatabase, type Database, type Statement } from './sqlite.ts'
 import { QuorumTables } from './quorum.ts'
 import { configureConnection, readIndexMark, ResultLog, type LogBatch, type StoreSync, type VoteRecord } from './result-log.ts'
-import { knownResult, mergeVote, type VoteRule, type VoteState } from './vote.ts'
+import { detachBody, knownResult, mergeVote, type VoteRule, type VoteState } from './vote.ts'
 
 export type { StoreSync, VoteRecord } from './result-log.ts'
 
@@ -299,8 +299,6 @@ export class Store {
       })
     }
     for (const [k, v] of changed) {
-      // A view into its batch's payload would keep the whole batch in memory for as long as the vote.
-      if (v.body.byteLength !== v.body.buffer.byteLength) v.body = v.body.slice()
       const previous = this.votes.get(k)
       this.votes.set(k, v)
       this.unsavedVotes.set(k, v)
@@ -405,10 +403,18 @@ export class Store {
     return ok
   }
 
-  /** The votes changed since they were last saved, as rows; they count as saved from now on. */
+  /**
+   * The votes changed since they were last saved, as rows; they count as saved from now on.
+   * Their representatives' bytes, until now views into their batches' payloads, are copied
+   * here: about once a second rather than at every commit, and no vote keeps a batch alive.
+   */
   takeUnsavedVotes(): VoteRecord[] {
     const out: VoteRecord[] = []
-    for (const { result, body: _body, ...vote } of this.unsavedVotes.values()) out.push({ ...vote, result_id: result.result_id })
+    for (const v of this.unsavedVotes.values()) {
+      detachBody(v)
+      const { result, body: _body, ...vote } = v
+      out.push({ ...vote, result_id: result.result_id })
+    }
     this.unsavedVotes.clear()
     return out
   }

@@ -7,6 +7,7 @@ import { MIGRATIONS } from '../../hub/store/migrations.ts'
 import { openDatabase } from '../../hub/store/sqlite.ts'
 import { ResultLog } from '../../hub/store/result-log.ts'
 import { Store, STORE_FILE, type BatchInput } from '../../hub/store/store.ts'
+import { representative } from '../../hub/store/vote.ts'
 import { result, tempDir, type TestDir } from './helpers.ts'
 
 let t: TestDir | undefined
@@ -88,6 +89,34 @@ describe('Store', () => {
     expect(bad.results.some((r) => store.result(r.result_id))).toBe(false) // the savepoint undid its first insert
     expect([...store.agentsSeen()].map((s) => s.agent_id)).toEqual(['eu-1'])
     store.close()
+  })
+})
+
+describe('votes', () => {
+  it('keep their representative’s bytes as a view into the batch until they are saved, then a copy of their own', () => {
+    t = tempDir()
+    const store = Store.open(t.dir, { writer: 'elsewhere' })
+    try {
+      const results = [result({ check: 'shop', vantage: 'eu-west', agent_id: 'eu-1' }), result({ check: 'cart', vantage: 'eu-west', agent_id: 'eu-1' })]
+      const encoded = results.map((r) => encodeResult(r))
+      const payload = new Uint8Array(encoded[0].length + encoded[1].length + 10) // as a verified batch's payload
+      payload.set(encoded[0], 5)
+      payload.set(encoded[1], 5 + encoded[0].length)
+      const bodies = [payload.subarray(5, 5 + encoded[0].length), payload.subarray(5 + encoded[0].length, 5 + encoded[0].length + encoded[1].length)]
+      store.committed([{ agent_id: 'eu-1', vantage: 'eu-west', seq: 1, dropped: 0, received_at: Date.now(), results, bodies, accepted: [0, 1], rule: () => RULE }])
+      expect(store.vote('shop', 'eu-west')!.body.buffer).toBe(payload.buffer) // no copy per commit
+      expect(representative(store.vote('cart', 'eu-west')!)).toEqual(results[1])
+      expect(store.takeUnsavedVotes().map((v) => v.result_id).sort()).toEqual(results.map((r) => r.result_id).sort())
+      for (const [i, check] of ['shop', 'cart'].entries()) {
+        const { body } = store.vote(check, 'eu-west')!
+        expect(body.buffer).not.toBe(payload.buffer) // the batch's payload is no longer held
+        expect(body.byteLength).toBe(body.buffer.byteLength)
+        expect(body).toEqual(encoded[i])
+        expect(representative(store.vote(check, 'eu-west')!)).toEqual(results[i])
+      }
+    } finally {
+      store.close()
+    }
   })
 })
 
