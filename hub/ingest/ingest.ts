@@ -12,6 +12,7 @@ import { toLogBatch, type Store } from '../store/store.ts'
 import type { VoteRule } from '../store/vote.ts'
 import { IngestRejection, type RejectReason } from './errors.ts'
 import { verifySignedBatch, type VerifiedBatch } from './verify.ts'
+import { HistoryIndexer } from '../store/indexer.ts'
 import { IngestWriter } from './writer-client.ts'
 import type { WriteOutcome } from './writer.ts'
 
@@ -31,14 +32,25 @@ export class Ingest {
   private constructor(
     private readonly deps: IngestDeps,
     private readonly writer: IngestWriter,
+    private readonly indexer: HistoryIndexer,
   ) {}
 
-  /** Starts the writer thread on the store's file and hands it the store's votes to save. */
+  /**
+   * Starts the writer thread on the store's file and hands it the store's votes to save, and
+   * the thread that keeps the history index of what it writes.
+   */
   static async start(deps: IngestDeps): Promise<Ingest> {
     const { store, logger } = deps
     const writer = await IngestWriter.start({ file: store.file, sync: store.sync, logger })
-    store.persistVotes = (votes) => writer.persistVotes(votes)
-    return new Ingest(deps, writer)
+    let indexer: HistoryIndexer
+    try {
+      indexer = await HistoryIndexer.start(store.file, logger)
+    } catch (err) {
+      await writer.close()
+      throw err
+    }
+    store.persistVotes = (unsaved) => writer.persistVotes(unsaved)
+    return new Ingest(deps, writer, indexer)
   }
 
   /**
@@ -104,6 +116,7 @@ export class Ingest {
         results: batch.results,
         bodies,
         accepted: outcome.accepted,
+        last_id: outcome.last_id,
         rule: (name) => voteRule(cfg, name, batch.vantage),
       },
     ])
@@ -125,11 +138,12 @@ export class Ingest {
     return new IngestRejection(reason, message, agent, seq)
   }
 
-  /** Lets every batch handed on commit and be answered, saves the votes, stops the writer. */
+  /** Lets every batch handed on commit and be answered, saves the votes, stops the writer, then the indexer. */
   async close(): Promise<void> {
     await this.handedOn
     await this.writer.idle() // every batch taken into the votes before they are saved
     await this.writer.close(this.deps.store.takeUnsavedVotes())
+    await this.indexer.close()
   }
 }
 

@@ -5,12 +5,14 @@
 // retry; a batch it committed comes back as duplicates) and a new worker takes over, unless it
 // died before it had opened the store (that would only die again: batches are then answered
 // "unavailable" until the hub restarts).
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import type { Logger } from '../../agent/core/probe.ts'
-import type { LogBatch, StoreSync, VoteRecord } from '../store/result-log.ts'
+import type { LogBatch, StoreSync } from '../store/result-log.ts'
+import type { UnsavedVotes } from '../store/store.ts'
+import { startThread } from '../store/threads.ts'
 import type { FromWorker, ToWorker, WorkerSetup, WriteOutcome } from './writer.ts'
 
-const ENTRY = new URL('./writer-entry.mjs', import.meta.url)
+const MODULE = new URL('./writer.ts', import.meta.url)
 
 export interface IngestWriterOptions {
   file: string
@@ -48,7 +50,7 @@ export class IngestWriter {
 
   private spawn(): Running {
     const setup: WorkerSetup = { file: this.opts.file, sync: this.opts.sync }
-    const worker = new Worker(ENTRY, { workerData: { vantageIngestWorker: setup }, execArgv: profilingFlags(process.execArgv) })
+    const worker = startThread(MODULE, { vantageIngestWorker: setup })
     const pending = new Map<number, (outcome: WriteOutcome) => void>()
     let readyResolve!: () => void
     let readyReject!: (err: Error) => void
@@ -113,45 +115,27 @@ export class IngestWriter {
     if (this.running.pending.size === 0) for (const done of this.onIdle.splice(0)) done()
   }
 
-  /** Hands votes to save with the next history index step (see Store.persistVotes). */
-  persistVotes(votes: VoteRecord[]): boolean {
+  /** Hands votes to save (see Store.persistVotes). */
+  persistVotes(unsaved: UnsavedVotes): boolean {
     if (this.closing || this.broken) return false
-    this.running.worker.postMessage({ type: 'index', votes } satisfies ToWorker)
+    this.running.worker.postMessage({ type: 'votes', ...unsaved } satisfies ToWorker)
     return true
   }
 
   /**
-   * Stops the worker once it saved `votes` with a last index step; batches handed over before
-   * are committed and answered first (call idle() before, to take the votes they made).
+   * Stops the worker once it saved `votes`; batches handed over before are committed and
+   * answered first (call idle() before, to take the votes they made).
    */
-  close(votes: VoteRecord[] = []): Promise<void> {
+  close(votes: UnsavedVotes = { votes: [], through: 0 }): Promise<void> {
     if (this.running.closed) return this.running.closed
     const { worker } = this.running
     this.closing = true
     this.running.closed = new Promise<void>((resolve) => {
       worker.once('exit', () => resolve())
       if (this.broken) return void worker.terminate()
-      worker.postMessage({ type: 'index', votes } satisfies ToWorker)
+      worker.postMessage({ type: 'votes', ...votes } satisfies ToWorker)
       worker.postMessage({ type: 'close' } satisfies ToWorker)
     })
     return this.running.closed
   }
-}
-
-/**
- * The hub's profiling flags (--cpu-prof, --heap-prof and their options), for the writer to
- * profile itself too. Not the others: the loaders (writer-entry.mjs registers the TypeScript
- * loader itself, and a second one would transform twice), and V8 flags (they apply to every
- * thread already, and a worker refuses them).
- */
-function profilingFlags(argv: readonly string[]): string[] {
-  const out: string[] = []
-  for (let i = 0; i < argv.length; i++) {
-    if (/^--(cpu|heap)-prof(-[a-z]+)?(=|$)/.test(argv[i])) {
-      out.push(argv[i])
-      // --cpu-prof-dir DIR: the value as a word of its own
-      if (/^--(cpu|heap)-prof-[a-z]+$/.test(argv[i]) && i + 1 < argv.length) out.push(argv[++i])
-    }
-  }
-  return out
 }

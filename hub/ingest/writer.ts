@@ -1,17 +1,15 @@
 // The ingest writer: a thread of the hub that writes verified batches through a ResultLog on its
-// own SQLite connection, so SQLite's work for each result (and the history index step) stays
-// off the event loop, which meanwhile verifies the next batches. hub/ingest/writer-client.ts is
+// own SQLite connection, so SQLite's work for each result stays off the event loop, which
+// meanwhile verifies the next batches. hub/ingest/writer-client.ts is
 // the other end. Batches are taken in the order they come, committed in groups (all the batches
 // that arrived while the last group was being written: hub/store/committer.ts), fsynced, and
 // each answered with its outcome only then.
 //
-// Started through writer-entry.mjs (TypeScript via tsx, as the hub itself).
+// Started through thread-entry.mjs (TypeScript via tsx, as the hub itself).
 import { parentPort, workerData } from 'node:worker_threads'
 import { Committer, StoreUnavailableError } from '../store/committer.ts'
 import { ResultLog, type LogBatch, type LogOutcome, type StoreSync, type VoteRecord } from '../store/result-log.ts'
-
-/** Results committed since the last index step that make the writer take one of its own. */
-const INDEX_STEP_ROWS = 10_000
+import type { UnsavedVotes } from '../store/store.ts'
 
 export interface WorkerSetup {
   /** The store's file, opened and migrated by the hub. */
@@ -21,7 +19,7 @@ export interface WorkerSetup {
 
 export type ToWorker =
   | { type: 'write'; id: number; batch: LogBatch }
-  | { type: 'index'; votes: VoteRecord[] }
+  | ({ type: 'votes' } & UnsavedVotes)
   | { type: 'close' }
 
 export type WriteOutcome =
@@ -35,23 +33,14 @@ export type FromWorker = { type: 'ready' } | { type: 'written'; id: number; outc
 function serve(port: NonNullable<typeof parentPort>, setup: WorkerSetup): void {
   const log = ResultLog.open(setup.file, setup.sync)
   const committer = new Committer<LogBatch, LogOutcome>(log)
-  /** Votes handed over to save, kept until an index step saved them. */
+  /** Votes handed over to save, kept until they are (and the last result they reflect). */
   const unsaved = new Map<string, VoteRecord>()
+  let through = 0
   const reply = (msg: FromWorker) => port.postMessage(msg)
-  let sinceIndex = 0
 
   const write = (id: number, batch: LogBatch): void => {
     committer.submit(batch).then(
-      (outcome) => {
-        if (outcome.ok) sinceIndex += outcome.accepted.length
-        // Under load, indexed in steps of INDEX_STEP_ROWS between commits rather than in one long
-        // transaction a second (which every commit behind it would wait for).
-        if (sinceIndex >= INDEX_STEP_ROWS) {
-          sinceIndex = 0
-          setImmediate(() => index([]))
-        }
-        reply({ type: 'written', id, outcome })
-      },
+      (outcome) => reply({ type: 'written', id, outcome }),
       (err: unknown) => {
         // The committer names the store's error as the cause; closing has none.
         const storeError = err instanceof StoreUnavailableError && err.cause !== undefined
@@ -60,9 +49,10 @@ function serve(port: NonNullable<typeof parentPort>, setup: WorkerSetup): void {
     )
   }
 
-  const index = (votes: VoteRecord[]): void => {
+  const saveVotes = (votes: VoteRecord[], upTo: number): void => {
     for (const v of votes) unsaved.set(`${v.check}\u0000${v.vantage}`, v)
-    if (log.index(unsaved.values())) unsaved.clear()
+    through = Math.max(through, upTo)
+    if (log.saveVotes(unsaved.values(), through)) unsaved.clear()
   }
 
   port.on('message', (msg: ToWorker) => {
@@ -70,12 +60,12 @@ function serve(port: NonNullable<typeof parentPort>, setup: WorkerSetup): void {
       case 'write':
         write(msg.id, msg.batch)
         break
-      case 'index':
-        index(msg.votes)
+      case 'votes':
+        saveVotes(msg.votes, msg.through)
         break
       case 'close':
         void committer.drain().finally(() => {
-          index([])
+          saveVotes([], 0)
           log.close()
           port.close()
         })

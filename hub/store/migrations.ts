@@ -154,6 +154,19 @@ export const MIGRATIONS: readonly string[] = [
   DROP TABLE results;
   ALTER TABLE results_v4 RENAME TO results;
   `,
+  // 5: the history index moves to a file of its own (history.sqlite, hub/store/history.ts), kept
+  // up to date by a thread of its own: its steps (tens of ms for scattered inserts) held the
+  // results' write lock, and every ack waited behind them. It is rebuilt there from the results.
+  // What the votes table reflects gets a mark of its own (it was the history index's).
+  `
+  CREATE TABLE votes_mark (
+    one           INTEGER PRIMARY KEY CHECK (one = 1),
+    saved_through INTEGER NOT NULL  -- every result with id <= this is in the votes table
+  );
+  INSERT INTO votes_mark SELECT 1, indexed_to FROM results_history_mark;
+  DROP TABLE results_history;
+  DROP TABLE results_history_mark;
+  `,
 ]
 
 /** Brings the schema up to date; refuses a store written by a newer hub. */

@@ -3,11 +3,10 @@
 // the per-agent replay check, committed durably: with sync 'full' (the default), the connection
 // that writes results runs synchronous=FULL, so COMMIT returns only once the WAL is fsynced.
 //
-// What derives from the results (the history index (check, vantage, started_at), whose inserts
-// land on scattered pages, and the votes table) is written by index() in a transaction of its
-// own, about once a second: the votes live in memory (hub/store/store.ts) and reach the table
-// from there. A crash between the two only leaves the derived rows behind: the next start
-// catches up from results_history_mark (the store replays those results into the votes).
+// The votes live in memory (hub/store/store.ts) and reach the votes table through saveVotes(),
+// about once a second, in a transaction of their own, with the mark of the results they reflect:
+// a crash in between only leaves them behind, and the next start replays the results past
+// votes_mark into them. The history index is another file's (hub/store/history.ts).
 //
 // In the hub, a ResultLog runs on the ingest writer thread's own connection (hub/ingest/writer.ts),
 // so SQLite's work and the fsync stay off the event loop; tests and tools run one in-process.
@@ -35,7 +34,14 @@ export interface LogBatch {
 }
 
 export type LogOutcome =
-  | { ok: true; /** Indexes (into the batch) of the results stored now: not seen before. */ accepted: number[]; duplicates: number }
+  | {
+      ok: true
+      /** Indexes (into the batch) of the results stored now: not seen before. */
+      accepted: number[]
+      duplicates: number
+      /** The id of the last result stored now (ids grow in commit order), 0 if none was. */
+      last_id: number
+    }
   | { ok: false; reason: 'replayed_seq'; error: string }
 
 /** A row of the votes table: a vote as it was last saved, its result by id. */
@@ -54,14 +60,10 @@ export class ResultLog {
     getSeq: Statement<SeqRow>
     putSeq: Statement
     putVote: Statement
-    maxId: Statement<{ id: number | null }>
-    indexRange: Statement
-    putMark: Statement
+    putVotesMark: Statement
   }
   /** A nested transaction function runs as a SAVEPOINT: a throw rolls back that batch only. */
   private readonly applyOne: ResultLog['applyOneUnwrapped']
-  /** Every result with id <= this is in results_history (ids only grow: nothing is deleted). */
-  private indexedTo: number
 
   /** Writes through `db`, which the caller opened with configureConnection and migrated (hub/store/store.ts). */
   constructor(private readonly db: Database) {
@@ -79,15 +81,9 @@ export class ResultLog {
             n_down, n_down_impaired, result_id, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      maxId: db.prepare('SELECT max(id) AS id FROM results'),
-      indexRange: db.prepare(
-        `INSERT OR IGNORE INTO results_history (check_name, vantage, started_at, result_id)
-         SELECT check_name, vantage, started_at, result_id FROM results WHERE id > ? AND id <= ?`,
-      ),
-      putMark: db.prepare('INSERT OR REPLACE INTO results_history_mark (one, indexed_to) VALUES (1, ?)'),
+      putVotesMark: db.prepare('UPDATE votes_mark SET saved_through = max(saved_through, ?)'),
     }
     this.applyOne = db.transaction(this.applyOneUnwrapped.bind(this))
-    this.indexedTo = readIndexMark(db)
   }
 
   /**
@@ -148,28 +144,30 @@ export class ResultLog {
     // seq === last.seq with the same results is the agent retrying after a lost ack: every
     // result is already stored, so it is acknowledged as duplicates.
     const accepted: number[] = []
+    let lastId = 0
     const { result_ids, checks, started_ats, bodies, vantage, received_at } = input
     const insert = this.sql.insertResult
     for (let i = 0; i < result_ids.length; i++) {
       // The same result_id again changes nothing: it is counted once.
-      if (insert.run(result_ids[i], checks[i], vantage, started_ats[i], received_at, bodies[i]).changes !== 0) accepted.push(i)
+      const { changes, lastInsertRowid } = insert.run(result_ids[i], checks[i], vantage, started_ats[i], received_at, bodies[i])
+      if (changes !== 0) {
+        accepted.push(i)
+        lastId = Number(lastInsertRowid)
+      }
     }
     this.sql.putSeq.run(input.agent_id, vantage, Math.max(input.seq, last?.seq ?? 0), digest, received_at, input.dropped)
-    return { ok: true, accepted, duplicates: result_ids.length - accepted.length }
+    return { ok: true, accepted, duplicates: result_ids.length - accepted.length, last_id: lastId }
   }
 
   /**
-   * Adds the results committed since the last call to the history index and saves `votes`, in
-   * one transaction of its own (never an ack's). Returns false when it failed: the results stay
-   * committed, and history queries read the ones past the mark from the table itself.
+   * Saves `votes`, which reflect every result up to id `through`, in a transaction of its own
+   * (never an ack's). Returns false when it failed: they are offered again next time.
    */
-  index(votes: Iterable<VoteRecord> = []): boolean {
+  saveVotes(votes: Iterable<VoteRecord>, through: number): boolean {
     if (!this.db.open) return false
     try {
       this.db
         .transaction(() => {
-          const upTo = this.sql.maxId.get()?.id ?? 0
-          if (upTo > this.indexedTo) this.sql.indexRange.run(this.indexedTo, upTo)
           // Each (check, vantage) once, however many results it took since the last time.
           for (const v of votes) {
             this.sql.putVote.run(
@@ -177,13 +175,11 @@ export class ResultLog {
               v.n_results, v.n_success, v.n_challenged, v.n_down, v.n_down_impaired, v.result_id, v.updated_at,
             )
           }
-          if (upTo > this.indexedTo) this.sql.putMark.run(upTo)
-          this.indexedTo = upTo
+          this.sql.putVotesMark.run(through)
         })
         .immediate()
       return true
     } catch {
-      this.indexedTo = readIndexMark(this.db)
       return false
     }
   }
@@ -205,10 +201,17 @@ export function configureConnection(db: Database, writesResults: StoreSync | fal
   db.pragma('journal_mode = WAL')
   db.pragma(`synchronous = ${writesResults === 'full' ? 'FULL' : 'NORMAL'}`)
   db.pragma('foreign_keys = ON')
+  // The writer's working set (the last pages of results and of its indexes, the history index's
+  // insertion points): SQLite's default 2 MiB cache would read them back from the OS all the time.
+  if (writesResults !== false) db.pragma(`cache_size = ${-WRITER_CACHE_KIB}`)
 }
 
-export function readIndexMark(db: Database): number {
-  return db.prepare<{ indexed_to: number }>('SELECT indexed_to FROM results_history_mark').get()?.indexed_to ?? 0
+/** Page cache of the connection that writes results, in KiB. */
+export const WRITER_CACHE_KIB = 32 * 1024
+
+/** Every result with id <= this is in the votes table. */
+export function readVotesMark(db: Database): number {
+  return db.prepare<{ saved_through: number }>('SELECT saved_through FROM votes_mark').get()?.saved_through ?? 0
 }
 
 /** Identifies a batch's content independently of its signature and sent_at. */

@@ -4,9 +4,10 @@
 // hub, the ingest writer thread's (hub/ingest/writer.ts), which tells this store what it committed
 // (committed()); in tests and tools, one of its own (applyBatches()).
 //
-// The votes reach the votes table with the history index, about once a second (the log's
-// index()): a crash between a commit and that only leaves them behind, and open() replays the
-// results past results_history_mark into the votes.
+// The votes reach the votes table about once a second (the log's saveVotes()): a crash between
+// a commit and that only leaves them behind, and open() replays the results past votes_mark into
+// the votes. The history index is a file of its own (hub/store/history.ts), attached here for
+// reading: in the hub a thread of its own keeps it; a store written in-process steps it itself.
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { decodeResult, encodeResult } from '../../proto/codec.ts'
@@ -14,7 +15,8 @@ import type { ProbeResult, ResultHead } from '../../proto/result.ts'
 import { migrate } from './migrations.ts'
 import { openDatabase, type Database, type Statement } from './sqlite.ts'
 import { QuorumTables } from './quorum.ts'
-import { configureConnection, readIndexMark, ResultLog, type LogBatch, type StoreSync, type VoteRecord } from './result-log.ts'
+import { attachHistory, HistoryIndex, readHistoryMark } from './history.ts'
+import { configureConnection, readVotesMark, ResultLog, type LogBatch, type StoreSync, type VoteRecord } from './result-log.ts'
 import { detachBody, knownResult, mergeVote, type VoteRule, type VoteState } from './vote.ts'
 
 export type { StoreSync, VoteRecord } from './result-log.ts'
@@ -55,6 +57,8 @@ export interface CommittedBatch {
   bodies: readonly Uint8Array[]
   /** Which of them were stored now (not duplicates), in batch order: indexes into `results`. */
   accepted: readonly number[]
+  /** The id of the last of them (ids grow in commit order), 0 if none. */
+  last_id: number
   rule: (check: string) => VoteRule | null
 }
 
@@ -95,8 +99,14 @@ interface VoteRow {
   json: string | null
 }
 
-/** How often committed results are added to the history index, and the votes saved (ms). */
+/** How often the votes are saved, and (written in-process) results added to the history index (ms). */
 export const HISTORY_INDEX_MS = 1000
+
+/** Votes to save, and the id of the last result they reflect. */
+export interface UnsavedVotes {
+  votes: VoteRecord[]
+  through: number
+}
 
 export interface StoreOptions {
   /**
@@ -130,10 +140,9 @@ export class Store {
   onVoteChange: VoteListener = () => {}
   /**
    * With writer 'elsewhere': hands the votes changed since the last call to the writer, which
-   * saves them with its next history index step. Returns false when they could not be handed
-   * over (they are offered again next time).
+   * saves them. Returns false when they could not be handed over (they are offered again next time).
    */
-  persistVotes: (votes: VoteRecord[]) => boolean = () => false
+  persistVotes: (unsaved: UnsavedVotes) => boolean = () => false
   /** The quorum engine's rows (state, mutes, acks, incidents). */
   readonly quorum: QuorumTables
   private readonly commitListeners = new Set<CommitListener>()
@@ -141,6 +150,10 @@ export class Store {
   private readonly seen = new Map<string, AgentSeen>()
   /** The writer, when it is this store's (writer 'here'). */
   private readonly log: ResultLog | null
+  /** The history index's upkeep, when results are written here (else the hub's indexer thread's). */
+  private readonly historyIndex: HistoryIndex | null
+  /** The id of the last result taken into the votes. */
+  private votesThrough = 0
   private readonly sql: {
     getResult: Statement<ResultRow>
     countResults: Statement<{ n: number }>
@@ -165,12 +178,12 @@ export class Store {
       countResults: db.prepare('SELECT count(*) AS n FROM results'),
       maxId: db.prepare('SELECT max(id) AS id FROM results'),
       history: db.prepare(
-        `SELECT r.id, h.started_at, r.body, r.json FROM results_history h JOIN results r ON r.result_id = h.result_id
+        `SELECT r.id, h.started_at, r.body, r.json FROM history.results_history h JOIN results r ON r.result_id = h.result_id
          WHERE h.check_name = ? AND h.vantage = ? AND h.started_at >= ?
          ORDER BY h.started_at DESC, h.result_id DESC LIMIT ?`,
       ),
       historyAllVantages: db.prepare(
-        `SELECT r.id, h.started_at, r.body, r.json FROM results_history h JOIN results r ON r.result_id = h.result_id
+        `SELECT r.id, h.started_at, r.body, r.json FROM history.results_history h JOIN results r ON r.result_id = h.result_id
          WHERE h.check_name = ? AND h.started_at >= ?
          ORDER BY h.started_at DESC, h.result_id DESC LIMIT ?`,
       ),
@@ -182,12 +195,15 @@ export class Store {
     }
     this.quorum = new QuorumTables(db)
     this.load()
-    // Catch up with what the last run committed but did not index (a crash), before any other
-    // writer starts; then keep up.
+    // Catch up with what the last run committed but did not save in the votes (a crash), before
+    // any other writer starts; then keep up.
     const log = new ResultLog(db)
+    this.votesThrough = this.maxResultId()
     if (rule) this.replayVotes(rule)
-    log.index(this.takeUnsavedVotes())
+    const unsaved = this.takeUnsavedVotes()
+    log.saveVotes(unsaved.votes, unsaved.through)
     this.log = writer === 'here' ? log : null
+    this.historyIndex = writer === 'here' ? HistoryIndex.open(file) : null
     this.indexTimer = setInterval(() => this.indexHistory(), HISTORY_INDEX_MS)
     this.indexTimer.unref?.()
   }
@@ -202,6 +218,7 @@ export class Store {
       const writer = options.writer ?? 'here'
       configureConnection(db, writer === 'here' && sync)
       migrate(db, file)
+      attachHistory(db, file)
       return new Store(db, file, sync, options.rule, writer)
     } catch (err) {
       db.close()
@@ -264,6 +281,7 @@ export class Store {
         results: input.results,
         bodies,
         accepted: outcome.accepted,
+        last_id: outcome.last_id,
         rule: input.rule,
       })
       return { ok: true, accepted: outcome.accepted.length, duplicates: outcome.duplicates }
@@ -290,6 +308,7 @@ export class Store {
         const next = mergeVote(mine ?? this.votes.get(key), r, batch.bodies[k], rule, batch.received_at, mine !== undefined)
         if (next) changed.set(key, next)
       }
+      this.votesThrough = Math.max(this.votesThrough, batch.last_id)
       this.seen.set(batch.agent_id, {
         agent_id: batch.agent_id,
         vantage: batch.vantage,
@@ -330,7 +349,7 @@ export class Store {
   private replayVotes(rule: NonNullable<StoreOptions['rule']>): void {
     const rows = this.db
       .prepare<ResultRow & { received_at: number }>('SELECT body, json, received_at FROM results WHERE id > ? ORDER BY id')
-      .iterate(readIndexMark(this.db))
+      .iterate(readVotesMark(this.db))
     for (const row of rows) {
       const { result: r, body } = storedResult(row)
       const voteRule = rule(r.check, r.vantage)
@@ -366,8 +385,8 @@ export class Store {
   history(q: { check: string; vantage?: string; since?: string; limit?: number }): ProbeResult[] {
     const since = q.since ?? ''
     const limit = q.limit ?? 100
-    if (this.log) this.indexHistory()
-    const indexedTo = readIndexMark(this.db)
+    this.historyIndex?.catchUp()
+    const indexedTo = readHistoryMark(this.db, 'history')
     let rows =
       q.vantage === undefined
         ? this.sql.historyAllVantages.all(q.check, since, limit)
@@ -384,39 +403,45 @@ export class Store {
   }
 
   /**
-   * Adds the results committed since the last time to the history index and saves the changed
-   * votes, in one transaction of its own (never an ack's); with writer 'elsewhere', hands the
-   * votes to the writer, which does both. Runs on a timer, before history queries and at
-   * close; returns false when it failed (what it could not save is tried again next time).
+   * Saves the changed votes, in a transaction of their own (never an ack's); with writer
+   * 'elsewhere', hands them to the writer, which does. Written in-process, also adds the results
+   * committed since the last time to the history index. Runs on a timer, before history queries
+   * and at close; returns false when the votes could not be saved (they are offered again).
    */
   indexHistory(): boolean {
     if (!this.db.open) return false
-    const votes = this.takeUnsavedVotes()
-    const ok = this.log ? this.log.index(votes) : this.persistVotes(votes)
+    const unsaved = this.takeUnsavedVotes()
+    const ok = this.log ? this.log.saveVotes(unsaved.votes, unsaved.through) : this.persistVotes(unsaved)
     if (!ok) {
       // Offered again next time, unless a newer state of the same vote came meanwhile.
-      for (const v of votes) {
+      for (const v of unsaved.votes) {
         const key = voteKey(v.check, v.vantage)
         if (!this.unsavedVotes.has(key)) this.unsavedVotes.set(key, this.votes.get(key)!)
       }
+    }
+    try {
+      this.historyIndex?.catchUp()
+    } catch {
+      // Tried again next time; history queries read what is past the mark from the results.
     }
     return ok
   }
 
   /**
-   * The votes changed since they were last saved, as rows; they count as saved from now on.
-   * Their representatives' bytes, until now views into their batches' payloads, are copied
-   * here: about once a second rather than at every commit, and no vote keeps a batch alive.
+   * The votes changed since they were last saved, as rows, and the id of the last result they
+   * reflect; they count as saved from now on. Their representatives' bytes, until now views into
+   * their batches' payloads, are copied here: about once a second rather than at every commit,
+   * and no vote keeps a batch alive.
    */
-  takeUnsavedVotes(): VoteRecord[] {
-    const out: VoteRecord[] = []
+  takeUnsavedVotes(): UnsavedVotes {
+    const votes: VoteRecord[] = []
     for (const v of this.unsavedVotes.values()) {
       detachBody(v)
       const { result, body: _body, ...vote } = v
-      out.push({ ...vote, result_id: result.result_id })
+      votes.push({ ...vote, result_id: result.result_id })
     }
     this.unsavedVotes.clear()
-    return out
+    return { votes, through: this.votesThrough }
   }
 
   private maxResultId(): number {
@@ -437,6 +462,7 @@ export class Store {
     this.indexTimer = null
     if (!this.db.open) return
     if (this.log) this.indexHistory()
+    this.historyIndex?.close()
     this.db.close()
   }
 }

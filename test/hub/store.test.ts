@@ -6,6 +6,7 @@ import { Committer, StoreUnavailableError } from '../../hub/store/committer.ts'
 import { MIGRATIONS } from '../../hub/store/migrations.ts'
 import { openDatabase } from '../../hub/store/sqlite.ts'
 import { ResultLog } from '../../hub/store/result-log.ts'
+import { HISTORY_FILE, HistoryIndex } from '../../hub/store/history.ts'
 import { Store, STORE_FILE, type BatchInput } from '../../hub/store/store.ts'
 import { representative } from '../../hub/store/vote.ts'
 import { result, tempDir, type TestDir } from './helpers.ts'
@@ -103,10 +104,10 @@ describe('votes', () => {
       payload.set(encoded[0], 5)
       payload.set(encoded[1], 5 + encoded[0].length)
       const bodies = [payload.subarray(5, 5 + encoded[0].length), payload.subarray(5 + encoded[0].length, 5 + encoded[0].length + encoded[1].length)]
-      store.committed([{ agent_id: 'eu-1', vantage: 'eu-west', seq: 1, dropped: 0, received_at: Date.now(), results, bodies, accepted: [0, 1], rule: () => RULE }])
+      store.committed([{ agent_id: 'eu-1', vantage: 'eu-west', seq: 1, dropped: 0, received_at: Date.now(), results, bodies, accepted: [0, 1], last_id: 0, rule: () => RULE }])
       expect(store.vote('shop', 'eu-west')!.body.buffer).toBe(payload.buffer) // no copy per commit
       expect(representative(store.vote('cart', 'eu-west')!)).toEqual(results[1])
-      expect(store.takeUnsavedVotes().map((v) => v.result_id).sort()).toEqual(results.map((r) => r.result_id).sort())
+      expect(store.takeUnsavedVotes().votes.map((v) => v.result_id).sort()).toEqual(results.map((r) => r.result_id).sort())
       for (const [i, check] of ['shop', 'cart'].entries()) {
         const { body } = store.vote(check, 'eu-west')!
         expect(body.buffer).not.toBe(payload.buffer) // the batch's payload is no longer held
@@ -177,25 +178,54 @@ describe('history', () => {
     store.close()
   })
 
-  it('catches up at open with what was committed but not indexed before a crash', () => {
+  it('catches up with what was committed but not indexed before a crash, and answers it meanwhile', () => {
     t = tempDir()
     const store = Store.open(t.dir)
     const results = Array.from({ length: 5 }, () => result({ check: 'shop', vantage: 'eu-west', agent_id: 'eu-1' }))
     store.applyBatches([input('eu-1', 1, 0, { results })])
     store.close()
     // As a SIGKILL before the indexer ran would leave it: committed results, the mark behind them.
-    const db = openDatabase(join(t.dir, STORE_FILE))
-    db.exec('DELETE FROM results_history; UPDATE results_history_mark SET indexed_to = 0')
-    db.close()
-    const reopened = Store.open(t.dir)
-    const idx = openDatabase(join(t.dir, STORE_FILE), { readonly: true })
+    const history = openDatabase(join(t.dir, HISTORY_FILE))
+    history.exec('DELETE FROM results_history; UPDATE results_history_mark SET indexed_to = 0')
+    history.close()
+    const reopened = Store.open(t.dir, { writer: 'elsewhere' }) // indexed by the hub's indexer: not here
+    expect(reopened.history({ check: 'shop' }).map((r) => r.result_id).sort()).toEqual(results.map((r) => r.result_id).sort())
+    const index = HistoryIndex.open(join(t.dir, STORE_FILE))
+    expect(index.step()).toBe(5)
+    expect(index.step()).toBe(0)
+    index.close()
+    const idx = openDatabase(join(t.dir, HISTORY_FILE), { readonly: true })
     expect(idx.prepare<{ n: number }>('SELECT count(*) AS n FROM results_history').get()!.n).toBe(5)
     idx.close()
     expect(reopened.history({ check: 'shop' }).map((r) => r.result_id).sort()).toEqual(results.map((r) => r.result_id).sort())
     reopened.close()
   })
 
-  it('writes votes with the history index, not in the ack, and replays into them at open what a crash left out', () => {
+  it('is indexed in a file of its own, without the results’ write lock, in steps', () => {
+    t = tempDir()
+    const store = Store.open(t.dir, { writer: 'elsewhere' })
+    const log = ResultLog.open(join(t.dir, STORE_FILE))
+    const results = Array.from({ length: 7 }, (_, i) => result({ check: 'shop', vantage: 'eu-west', agent_id: 'eu-1', started_at: `2026-01-01T00:00:0${i}.000Z` }))
+    log.applyBatches([{ agent_id: 'eu-1', vantage: 'eu-west', seq: 1, dropped: 0, result_ids: results.map((r) => r.result_id), checks: results.map((r) => r.check), started_ats: results.map((r) => r.started_at), bodies: results.map((r) => encodeResult(r)), received_at: Date.now() }])
+    const index = HistoryIndex.open(join(t.dir, STORE_FILE))
+    const writer = openDatabase(join(t.dir, STORE_FILE))
+    try {
+      writer.exec('BEGIN IMMEDIATE') // the ingest writer, mid-commit: an index step does not wait for it
+      const started = performance.now()
+      expect([index.step(3), index.step(3), index.step(3), index.step(3)]).toEqual([3, 3, 1, 0])
+      expect(performance.now() - started).toBeLessThan(2000) // not the 5 s busy timeout
+      writer.exec('COMMIT')
+      expect(index.mark).toBe(7)
+      expect(store.history({ check: 'shop', limit: 3 }).map((r) => r.started_at)).toEqual(results.slice(4).reverse().map((r) => r.started_at))
+    } finally {
+      writer.close()
+      index.close()
+      log.close()
+      store.close()
+    }
+  })
+
+  it('writes votes once a second, not in the ack, and replays into them at open what a crash left out', () => {
     t = tempDir()
     const store = Store.open(t.dir)
     const now = Date.now()
@@ -224,9 +254,9 @@ describe('history', () => {
     ])
     store.close()
 
-    // As a SIGKILL before the indexer ever ran would leave it.
+    // As a SIGKILL before the votes were ever saved would leave it.
     const db = openDatabase(join(t.dir, STORE_FILE))
-    db.exec('DELETE FROM votes; DELETE FROM results_history; UPDATE results_history_mark SET indexed_to = 0')
+    db.exec('DELETE FROM votes; UPDATE votes_mark SET saved_through = 0')
     db.close()
     const replayed = Store.open(t.dir, { rule: (check) => (check === 'shop' ? { ...RULE, stale_after_ms: 10 * 60_000 } : null) })
     expect([replayed.vote('shop', 'eu-west'), replayed.vote('shop', 'us-east')]).toEqual(inMemory.map((v) => ({ ...v, updated_at: now })))
@@ -266,6 +296,10 @@ describe('history', () => {
     const check = openDatabase(file, { readonly: true })
     const indexes = check.prepare<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'results'`).all().map((r) => r.name)
     expect(indexes.some((n) => n.includes('agent') || n === 'results_by_check')).toBe(false)
+    // The history index is in its own file now, and the votes have a mark of their own.
+    const tables = check.prepare<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`).all().map((r) => r.name)
+    expect(tables).toContain('votes_mark')
+    expect(tables.filter((n) => n.startsWith('results_history'))).toEqual([])
     check.close()
   })
 })

@@ -8,6 +8,7 @@ import type { Worker } from 'node:worker_threads'
 import { IngestWriter } from '../../hub/ingest/writer-client.ts'
 import type { WriteOutcome } from '../../hub/ingest/writer.ts'
 import { openDatabase } from '../../hub/store/sqlite.ts'
+import { HISTORY_FILE } from '../../hub/store/history.ts'
 import { Store, STORE_FILE, toLogBatch } from '../../hub/store/store.ts'
 import { makeKeys, postBatch, result, sign, silentLogger, startTestHub, tempDir, type AgentSigner, type TestDir } from './helpers.ts'
 
@@ -61,7 +62,8 @@ describe('the ingest writer thread', () => {
     const db = openDatabase(join(t.dir, 'data', STORE_FILE))
     try {
       expect(db.prepare<{ n: number }>('SELECT count(*) AS n FROM results').get()!.n).toBe(60)
-      expect(db.prepare<{ n: number }>('SELECT count(*) AS n FROM results_history').get()!.n).toBe(60)
+      db.prepare('ATTACH DATABASE ? AS history').run(join(t.dir, 'data', HISTORY_FILE)) // kept by the indexer thread
+      expect(db.prepare<{ n: number }>('SELECT count(*) AS n FROM history.results_history').get()!.n).toBe(60)
       expect(db.prepare<{ n: number }>('SELECT n_results AS n FROM votes WHERE check_name = ?').get('shop')?.n).toBe(savedVote)
     } finally {
       db.close()
@@ -88,7 +90,7 @@ describe('the ingest writer thread', () => {
         writer.write(toLogBatch({ agent_id: 'eu-1', vantage: 'eu-west', seq, dropped: 0, results, bodies: results.map((r) => encodeResult(r)), received_at: Date.now() }), resolve),
       )
     const batch = () => Array.from({ length: 3 }, () => result({ check: 'shop', vantage: 'eu-west', agent_id: 'eu-1' }))
-    expect(await write(1, batch())).toEqual({ ok: true, accepted: [0, 1, 2], duplicates: 0 })
+    expect(await write(1, batch())).toEqual({ ok: true, accepted: [0, 1, 2], duplicates: 0, last_id: 3 })
 
     // The worker is killed (as a crash would); a batch handed to it meanwhile is not acknowledged.
     const dying = (writer as unknown as { running: { worker: Worker } }).running.worker.terminate()
@@ -97,7 +99,7 @@ describe('the ingest writer thread', () => {
     await dying
     expect(lost).toMatchObject({ ok: false, reason: 'unavailable', storeError: true })
     // The agent sends it again: the new writer stores it.
-    expect(await write(2, second)).toEqual({ ok: true, accepted: [0, 1, 2], duplicates: 0 })
+    expect(await write(2, second)).toEqual({ ok: true, accepted: [0, 1, 2], duplicates: 0, last_id: 6 })
     await writer.close()
 
     const reopened = Store.open(t.dir)
