@@ -99,6 +99,9 @@ export class HistoryIndex {
   /** Indexes up to `maxRows` results past the mark, in one transaction; returns how many ids it covered. */
   step(maxRows = HISTORY_STEP_ROWS): number {
     const last = this.sql.maxId.get()?.id ?? 0
+    // Results behind the mark: the store was restored from an older copy (its ids are handed out
+    // again). This index is of another store: it starts over.
+    if (last < this.indexedTo) this.restart()
     if (last <= this.indexedTo) return 0
     const upTo = Math.min(last, this.indexedTo + maxRows)
     try {
@@ -110,6 +113,14 @@ export class HistoryIndex {
     const covered = upTo - this.indexedTo
     this.indexedTo = upTo
     return covered
+  }
+
+  private restart(): void {
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM results_history')
+      this.sql.putMark.run(0)
+    })()
+    this.indexedTo = 0
   }
 
   /** Steps until every result committed so far is indexed. */

@@ -217,6 +217,11 @@ describe('history', () => {
       writer.exec('COMMIT')
       expect(index.mark).toBe(7)
       expect(store.history({ check: 'shop', limit: 3 }).map((r) => r.started_at)).toEqual(results.slice(4).reverse().map((r) => r.started_at))
+      // The results restored from an older copy (fewer of them): the index starts over.
+      writer.exec('DELETE FROM results WHERE id > 2')
+      expect(index.step()).toBe(2)
+      expect(index.mark).toBe(2)
+      expect(store.history({ check: 'shop' }).map((r) => r.started_at)).toEqual(results.slice(0, 2).reverse().map((r) => r.started_at))
     } finally {
       writer.close()
       index.close()
