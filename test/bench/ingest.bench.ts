@@ -16,7 +16,8 @@
 // RESULTS (results per row for sizes ≥ 100, default 100000), RESULTS_1 (for size 1, default 8000),
 // PROFILE=1 (run each hub under --cpu-prof and print where its main thread spent the time; try
 // it with SIZES=100), KEEP=1 (keep the temp dir: stores, profiles), HUB_NODE_ARGS (more node
-// flags for the hub, e.g. --trace-gc: its output goes to hub-<row>.out in the temp dir).
+// flags for the hub, e.g. --trace-gc: its output goes to hub-<row>.out in the temp dir), REPEAT
+// (runs per row, modes taking turns; each row shows its median run and the range of all).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -33,6 +34,8 @@ const AGENT_COUNT = Number(process.env.AGENTS ?? 4)
 const RESULTS = Number(process.env.RESULTS ?? 100_000)
 const RESULTS_1 = Number(process.env.RESULTS_1 ?? 8000)
 const PROFILE = process.env.PROFILE === '1'
+/** Runs per row; the row shows the run of median throughput (and the range). */
+const REPEAT = Math.max(1, Number(process.env.REPEAT ?? 1))
 const KEEP = process.env.KEEP === '1'
 /** More node flags for the hub (e.g. --trace-gc); its output other than log lines goes to hub-<row>.out (with KEEP=1). */
 const HUB_NODE_ARGS = (process.env.HUB_NODE_ARGS ?? '').split(' ').filter(Boolean)
@@ -133,13 +136,20 @@ function fmtMs(n: number): string {
   return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)
 }
 
-function table(rows: RunnerReport[]): string {
-  const head = ['server', 'transport', 'batch', 'results/s', 'p50 ms', 'p99 ms', 'batches', 'wall s', 'server CPU s', 'main thread CPU s', 'CPU µs/result', 'disk KiB/result', 'client CPU s']
+/** The run of median throughput, with the range of all runs. */
+function median(runs: RunnerReport[]): RunnerReport & { range: [number, number] } {
+  const sorted = [...runs].sort((a, b) => a.resultsPerSecond - b.resultsPerSecond)
+  return { ...sorted[Math.floor((sorted.length - 1) / 2)], range: [sorted[0].resultsPerSecond, sorted[sorted.length - 1].resultsPerSecond] }
+}
+
+function table(rows: (RunnerReport & { range?: [number, number] })[]): string {
+  const head = ['server', 'transport', 'batch', 'results/s', ...(REPEAT > 1 ? [`${REPEAT} runs: min–max`] : []), 'p50 ms', 'p99 ms', 'batches', 'wall s', 'server CPU s', 'main thread CPU s', 'CPU µs/result', 'disk KiB/result', 'client CPU s']
   const body = rows.map((r) => [
     LABEL[r.mode][0],
     LABEL[r.mode][1],
     String(r.size),
     fmtInt(r.resultsPerSecond),
+    ...(REPEAT > 1 && r.range ? [`${fmtInt(r.range[0])}–${fmtInt(r.range[1])}`] : []),
     fmtMs(r.latencyMs.p50),
     fmtMs(r.latencyMs.p99),
     fmtInt(r.batches),
@@ -289,16 +299,19 @@ ${checks.join('\n')}
     // Other work on the machine skews every figure: say how busy it was.
     console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`)
 
-    const rows: RunnerReport[] = []
+    const rows: (RunnerReport & { range?: [number, number] })[] = []
     const profiles: { row: string; dir: string }[] = []
     const sanity: string[] = []
     for (const size of SIZES) {
       const total = size === 1 ? RESULTS_1 : RESULTS
       const batchesPerAgent = Math.max(1, Math.round(total / size / AGENT_COUNT))
       const warmupPerAgent = Math.max(2, Math.round(batchesPerAgent / 10))
+      const runs = new Map<Mode, RunnerReport[]>()
+      // Rounds of every mode in turn: a spell of a busy neighbour on the VM hits them alike.
+      for (let round = 1; round <= REPEAT; round++)
       for (const mode of MODES) {
-        // Each hub row gets a hub of its own on an empty store, so rows do not depend on their order.
-        const name = `${mode}-${size}`
+        // Each hub run gets a hub of its own on an empty store, so runs do not depend on their order.
+        const name = REPEAT > 1 ? `${mode}-${size}-${round}` : `${mode}-${size}`
         const profDir = join(t.dir, `profile-${name}`)
         if (PROFILE && mode !== 'pushgateway') mkdirSync(profDir)
         const hub =
@@ -323,8 +336,8 @@ ${checks.join('\n')}
         }
         const report = await runScenario(spec)
         if (report.errors.length) console.error(`${mode} ${size}: ${report.errors.join('; ')}`)
-        rows.push(report)
-        process.stderr.write(`  done: ${LABEL[mode].join(' ')} × ${size}: ${fmtInt(report.resultsPerSecond)}/s\n`)
+        runs.set(mode, [...(runs.get(mode) ?? []), report])
+        process.stderr.write(`  done: ${LABEL[mode].join(' ')} × ${size}${REPEAT > 1 ? ` (run ${round})` : ''}: ${fmtInt(report.resultsPerSecond)}/s\n`)
         if (hub) {
           sanity.push(await storedOnce(hub.http, name, (warmupPerAgent + batchesPerAgent) * size * AGENT_COUNT))
           const stopped = await stopProcess(hub, 'SIGTERM', 30_000)
@@ -335,6 +348,7 @@ ${checks.join('\n')}
           }
         }
       }
+      for (const mode of MODES) rows.push(median(runs.get(mode)!))
     }
 
     console.log(table(rows))
