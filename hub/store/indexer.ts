@@ -60,13 +60,14 @@ export class HistoryIndexer {
   private constructor(
     private readonly file: string,
     private readonly logger: Logger,
+    private readonly restartMs: number,
   ) {
     this.worker = this.spawn()
   }
 
   /** Starts the indexer on the store in `file` (opened and migrated); resolves once it has opened the history file. */
-  static async start(file: string, logger: Logger): Promise<HistoryIndexer> {
-    const indexer = new HistoryIndexer(file, logger)
+  static async start(file: string, logger: Logger, opts: { restartMs?: number } = {}): Promise<HistoryIndexer> {
+    const indexer = new HistoryIndexer(file, logger, opts.restartMs ?? RESTART_MS)
     await new Promise<void>((resolve, reject) => {
       const onMessage = (msg: FromIndexer) => {
         if (msg.type !== 'ready') return
@@ -88,11 +89,11 @@ export class HistoryIndexer {
     worker.on('error', (err) => this.logger.error({ error: err.message }, 'history indexer failed'))
     worker.on('exit', (code) => {
       if (this.closing || this.worker !== worker) return
-      this.logger.error({ code }, `history indexer exited: starting a new one in ${RESTART_MS / 1000} s`)
+      this.logger.error({ code }, `history indexer exited: starting a new one in ${this.restartMs / 1000} s`)
       this.restart = setTimeout(() => {
         this.restart = null
         if (!this.closing) this.worker = this.spawn()
-      }, RESTART_MS)
+      }, this.restartMs)
       this.restart.unref?.()
     })
     return worker
