@@ -12,7 +12,8 @@
 // Per row: results (samples) per second, p50/p99 ack latency, and what the server spent during
 // the measurement (from /proc: CPU of all its threads, bytes written to storage).
 //
-// Options (env): SIZES (default 1,100,1000), MODES (http,grpc,pushgateway), AGENTS (4),
+// Options (env): SIZES (default 1,100,1000), MODES (http,grpc,pushgateway), AGENTS (4; a list
+// such as 4,16 gives rows at each count),
 // RESULTS (results per row for sizes ≥ 100, default 100000), RESULTS_1 (for size 1, default 8000),
 // PROFILE=1 (run each hub under --cpu-prof and print where its main thread spent the time; try
 // it with SIZES=100), KEEP=1 (keep the temp dir: stores, profiles), HUB_NODE_ARGS (more node
@@ -30,7 +31,9 @@ import type { Mode, RunnerReport, RunnerSpec } from './ingest-runner.ts'
 const PUSHGATEWAY_BIN = process.env.PUSHGATEWAY_BIN ?? '/usr/bin/prometheus-pushgateway'
 const SIZES = (process.env.SIZES ?? '1,100,1000').split(',').map(Number)
 const MODES = (process.env.MODES ?? 'http,grpc,pushgateway').split(',') as Mode[]
-const AGENT_COUNT = Number(process.env.AGENTS ?? 4)
+/** Concurrent agents: one count, or several (4,16) for rows at each. */
+const AGENT_COUNTS = (process.env.AGENTS ?? '4').split(',').map(Number)
+const MAX_AGENTS = Math.max(...AGENT_COUNTS)
 const RESULTS = Number(process.env.RESULTS ?? 100_000)
 const RESULTS_1 = Number(process.env.RESULTS_1 ?? 8000)
 const PROFILE = process.env.PROFILE === '1'
@@ -56,7 +59,7 @@ const VANTAGES = [
   { vantage: 'us-east', region: 'us' },
   { vantage: 'ap-south', region: 'ap' },
 ]
-const agents = Array.from({ length: AGENT_COUNT }, (_, i) => ({ id: `bench-${i + 1}`, ...VANTAGES[i % VANTAGES.length] }))
+const agents = Array.from({ length: MAX_AGENTS }, (_, i) => ({ id: `bench-${i + 1}`, ...VANTAGES[i % VANTAGES.length] }))
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -143,10 +146,11 @@ function median(runs: RunnerReport[]): RunnerReport & { range: [number, number] 
 }
 
 function table(rows: (RunnerReport & { range?: [number, number] })[]): string {
-  const head = ['server', 'transport', 'batch', 'results/s', ...(REPEAT > 1 ? [`${REPEAT} runs: min–max`] : []), 'p50 ms', 'p99 ms', 'batches', 'wall s', 'server CPU s', 'main thread CPU s', 'CPU µs/result', 'disk KiB/result', 'client CPU s']
+  const head = ['server', 'transport', 'agents', 'batch', 'results/s', ...(REPEAT > 1 ? [`${REPEAT} runs: min–max`] : []), 'p50 ms', 'p99 ms', 'batches', 'wall s', 'server CPU s', 'main thread CPU s', 'CPU µs/result', 'disk KiB/result', 'client CPU s']
   const body = rows.map((r) => [
     LABEL[r.mode][0],
     LABEL[r.mode][1],
+    String(r.agents),
     String(r.size),
     fmtInt(r.resultsPerSecond),
     ...(REPEAT > 1 && r.range ? [`${fmtInt(r.range[0])}–${fmtInt(r.range[1])}`] : []),
@@ -295,23 +299,24 @@ ${checks.join('\n')}
       `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; pushgateway ${pg.version} (no persistence file); ` +
         `hub: NODE_OPTIONS=${HUB_NODE_OPTIONS || '(none)'}; store: SQLite WAL, fsynced before every ack, a fresh store per row${PROFILE ? '; hub under --cpu-prof (slower)' : ''}`,
     )
-    console.log(`${AGENT_COUNT} concurrent agents, one connection and one batch in flight each; results per row: ${RESULTS} (size 1: ${RESULTS_1})`)
+    console.log(`${AGENT_COUNTS.join(', ')} concurrent agents, one connection and one batch in flight each; results per row: ${RESULTS} (size 1: ${RESULTS_1})`)
     // Other work on the machine skews every figure: say how busy it was.
     console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`)
 
     const rows: (RunnerReport & { range?: [number, number] })[] = []
     const profiles: { row: string; dir: string }[] = []
     const sanity: string[] = []
+    for (const agentCount of AGENT_COUNTS)
     for (const size of SIZES) {
       const total = size === 1 ? RESULTS_1 : RESULTS
-      const batchesPerAgent = Math.max(1, Math.round(total / size / AGENT_COUNT))
+      const batchesPerAgent = Math.max(1, Math.round(total / size / agentCount))
       const warmupPerAgent = Math.max(2, Math.round(batchesPerAgent / 10))
       const runs = new Map<Mode, RunnerReport[]>()
       // Rounds of every mode in turn: a spell of a busy neighbour on the VM hits them alike.
       for (let round = 1; round <= REPEAT; round++)
       for (const mode of MODES) {
         // Each hub run gets a hub of its own on an empty store, so runs do not depend on their order.
-        const name = REPEAT > 1 ? `${mode}-${size}-${round}` : `${mode}-${size}`
+        const name = `${mode}-${size}${AGENT_COUNTS.length > 1 ? `-a${agentCount}` : ''}${REPEAT > 1 ? `-${round}` : ''}`
         const profDir = join(t.dir, `profile-${name}`)
         if (PROFILE && mode !== 'pushgateway') mkdirSync(profDir)
         const hub =
@@ -328,7 +333,7 @@ ${checks.join('\n')}
           size,
           batchesPerAgent,
           warmupPerAgent,
-          agents: agents.map((a) => ({ ...a, privateKeyFile: join(t.dir, 'keys', `${a.id}.jwk`) })),
+          agents: agents.slice(0, agentCount).map((a) => ({ ...a, privateKeyFile: join(t.dir, 'keys', `${a.id}.jwk`) })),
           seqBase: 0,
           checks: CHECKS,
           checkInterval: CHECK_INTERVAL_MS,
@@ -339,7 +344,7 @@ ${checks.join('\n')}
         runs.set(mode, [...(runs.get(mode) ?? []), report])
         process.stderr.write(`  done: ${LABEL[mode].join(' ')} × ${size}${REPEAT > 1 ? ` (run ${round})` : ''}: ${fmtInt(report.resultsPerSecond)}/s\n`)
         if (hub) {
-          sanity.push(await storedOnce(hub.http, name, (warmupPerAgent + batchesPerAgent) * size * AGENT_COUNT))
+          sanity.push(await storedOnce(hub.http, name, (warmupPerAgent + batchesPerAgent) * size * agentCount))
           const stopped = await stopProcess(hub, 'SIGTERM', 30_000)
           if (HUB_NODE_ARGS.length > 0) writeFileSync(join(t.dir, `hub-${name}.out`), hub.lines.filter((l) => !l.startsWith('{')).join('\n'))
           if (PROFILE) {
@@ -353,16 +358,18 @@ ${checks.join('\n')}
 
     console.log(table(rows))
     console.log('\nserver CPU s by thread:')
-    for (const r of rows) console.log(`  ${LABEL[r.mode][0]}, ${LABEL[r.mode][1]}, ${r.size}: ${threadSummary(r)}`)
+    for (const r of rows) console.log(`  ${LABEL[r.mode][0]}, ${LABEL[r.mode][1]}, ${r.agents} agents, ${r.size}: ${threadSummary(r)}`)
 
     console.log(`\nload average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
     console.log(sanity.join('\n'))
 
     const at100 = rows.filter((r) => r.size === 100)
-    const pg100 = at100.find((r) => r.mode === 'pushgateway')
     for (const r of at100.filter((r) => r.mode !== 'pushgateway')) {
+      const pg100 = at100.find((p) => p.mode === 'pushgateway' && p.agents === r.agents)
       const vsPg = pg100 ? `, ${(r.resultsPerSecond / pg100.resultsPerSecond).toFixed(2)}× the Pushgateway's samples/s` : ''
-      console.log(`goal (≥ 50,000 results/s with 100-result batches), ${LABEL[r.mode][1]}: ${fmtInt(r.resultsPerSecond)}/s — ${r.resultsPerSecond >= 50_000 ? 'met' : 'MISSED'}${vsPg}`)
+      console.log(
+        `goal (≥ 50,000 results/s with 100-result batches), ${LABEL[r.mode][1]}, ${r.agents} agents: ${fmtInt(r.resultsPerSecond)}/s — ${r.resultsPerSecond >= 50_000 ? 'met' : 'MISSED'}${vsPg}`,
+      )
     }
 
     for (const p of profiles) {
