@@ -778,8 +778,6 @@ function defaultOf(type: string): unknown {
  */
 function decodeBody(r: Cursor, d: Decoder, end: number): unknown {
   if (d.wrapper) return decodeWrapper(r, d, end)
-  const byId = d.byId
-  const dense = byId.length
   const buf = r.buf
   const out: Json = {}
   /** Positions before `next` are settled in `out` (stored, defaulted or left absent). */
@@ -791,13 +789,8 @@ function decodeBody(r: Cursor, d: Decoder, end: number): unknown {
     let t = buf[r.pos]
     if (t < 128) r.pos++
     else t = readUint32(r)
-    const id = t >>> 3
-    if (id === 0) throw new CodecError(`${currentPath()}: invalid field number 0 at offset ${r.pos}`)
-    const f = id < dense ? byId[id] : d.far?.get(id)
-    if (f === undefined) {
-      skipType(r, t & 7) // a field from a newer contract: ignore it
-      continue
-    }
+    const f = fieldOf(r, d, t)
+    if (f === undefined) continue
     const slot = f.slot
     let current: unknown
     if (slots !== null) current = slots[slot]
@@ -828,19 +821,23 @@ function decodeBody(r: Cursor, d: Decoder, end: number): unknown {
 
 /** A wrapper message: one field, whose value (or its absence) is the JSON null, array or object. */
 function decodeWrapper(r: Cursor, d: Decoder, end: number): unknown {
-  const byId = d.byId
-  const dense = byId.length
   let value: unknown
   while (r.pos < end) {
     const t = readUint32(r)
-    const id = t >>> 3
-    if (id === 0) throw new CodecError(`${currentPath()}: invalid field number 0 at offset ${r.pos}`)
-    const f = id < dense ? byId[id] : d.far?.get(id)
-    if (f === undefined) skipType(r, t & 7) // a field from a newer contract: ignore it
-    else value = readField(r, f, t & 7, value)
+    const f = fieldOf(r, d, t)
+    if (f !== undefined) value = readField(r, f, t & 7, value)
   }
   if (r.pos !== end) throw new CodecError(`${currentPath()}: a field runs past the end of its message`)
   return d.unwrap(value)
+}
+
+/** The field tag `t` names in `d`; undefined for a field from a newer contract, skipped here. */
+function fieldOf(r: Cursor, d: Decoder, t: number): Field | undefined {
+  const id = t >>> 3
+  if (id === 0) throw new CodecError(`${currentPath()}: invalid field number 0 at offset ${r.pos}`)
+  const f = id < d.byId.length ? d.byId[id] : d.far?.get(id)
+  if (f === undefined) skipType(r, t & 7)
+  return f
 }
 
 /** One field's value (its tag read): the common kinds here, the others by their reader. */
@@ -899,19 +896,12 @@ function checkMessage(r: Cursor, f: Field, wt: number): void {
  * own readers, their values dropped at the end of the message.
  */
 function checkBody(r: Cursor, d: Decoder, end: number): void {
-  const byId = d.byId
-  const dense = byId.length
   /** What the repeated fields and maps read so far hold, by slot (their readers append to it). */
   let held: unknown[] | null = null
   while (r.pos < end) {
     const t = readUint32(r)
-    const id = t >>> 3
-    if (id === 0) throw new CodecError(`${currentPath()}: invalid field number 0 at offset ${r.pos}`)
-    const f = id < dense ? byId[id] : d.far?.get(id)
-    if (f === undefined) {
-      skipType(r, t & 7) // a field from a newer contract: ignore it
-      continue
-    }
+    const f = fieldOf(r, d, t)
+    if (f === undefined) continue
     const value = checkValue(r, f, t & 7, held?.[f.slot])
     if (value !== undefined) (held ??= [])[f.slot] = value
   }

@@ -3,7 +3,7 @@
 // Nothing is stored before the signature verified; nothing is acknowledged before it is
 // committed. Verification runs here; the commit on the ingest writer thread
 // (hub/ingest/writer.ts), while this thread verifies the next batches.
-import type { BatchOfHeads, PushAck } from '../../proto/batch.ts'
+import type { PushAck } from '../../proto/batch.ts'
 import type { Clock, Logger } from '../../agent/core/probe.ts'
 import type { HubConfig } from '../config.ts'
 import type { HubMetrics, Transport } from '../metrics/metrics.ts'
