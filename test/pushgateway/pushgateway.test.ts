@@ -5,6 +5,7 @@
 import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { eventually } from '../helpers/alertmanager.ts'
 import { Forwarder } from '../../hub/pushgateway/forward.ts'
 import { PushStore } from '../../hub/pushgateway/store.ts'
 import {
@@ -248,8 +249,12 @@ describe.skipIf(!pushgatewayAvailable)('forwarding to an external Pushgateway', 
     await send(pg.url, 'DELETE', '/metrics/job/fw3')
     await forwarder.idle()
 
-    const theirs = normaliseScrape((await send(real.url, 'GET', '/metrics')).body)
+    // The Pushgateway answers a DELETE 202 and applies it a moment later: wait until it has.
     const mine = normaliseScrape((await send(pg.url, 'GET', '/metrics')).body)
+    const theirs = await eventually('the external Pushgateway to apply the deletion', async () => {
+      const scraped = normaliseScrape((await send(real!.url, 'GET', '/metrics')).body)
+      return scraped.includes('fw_gone') ? undefined : scraped
+    })
     expect(theirs).toBe(mine)
     expect(theirs).toContain('fw_m{empty="",instance="",job="fw",k="v\\"q",path="/var/tmp"} 1.5')
     expect(theirs).not.toContain('fw_gone')
