@@ -101,7 +101,7 @@ export class HistoryIndex {
     const last = this.sql.maxId.get()?.id ?? 0
     // Results behind the mark: the store was restored from an older copy (its ids are handed out
     // again). This index is of another store: it starts over.
-    if (last < this.indexedTo) this.restart()
+    if (last < this.indexedTo) this.startOver()
     if (last <= this.indexedTo) return 0
     const upTo = Math.min(last, this.indexedTo + maxRows)
     try {
@@ -115,7 +115,7 @@ export class HistoryIndex {
     return covered
   }
 
-  private restart(): void {
+  private startOver(): void {
     this.db.transaction(() => {
       this.db.exec('DELETE FROM results_history')
       this.sql.putMark.run(0)
