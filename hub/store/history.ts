@@ -13,8 +13,11 @@ import { openDatabase, type Database, type Statement } from './sqlite.ts'
 
 export const HISTORY_FILE = 'history.sqlite'
 
+/** How often the history index is brought up to date, and the votes saved (ms). */
+export const HISTORY_INDEX_MS = 1000
+
 /** Most results one step indexes (one transaction of the history file). */
-export const HISTORY_STEP_ROWS = 20_000
+const HISTORY_STEP_ROWS = 20_000
 
 /** WAL pages of the history file between checkpoints (SQLite's default: 1000). */
 const HISTORY_CHECKPOINT_PAGES = 10_000
@@ -39,7 +42,7 @@ const SCHEMA = `
 `
 
 /** The history file of the store whose results are in `storeFile`. */
-export function historyFileOf(storeFile: string): string {
+function historyFileOf(storeFile: string): string {
   return join(dirname(storeFile), HISTORY_FILE)
 }
 

@@ -1,12 +1,12 @@
 // The history indexer: a thread of the hub that keeps the history index (hub/store/history.ts)
-// up to date, about once a second, in steps of HISTORY_STEP_ROWS results, concurrently with the
+// up to date, about once a second, in steps (HistoryIndex.step), concurrently with the
 // ingest writer (its own file, its own lock). HistoryIndexer is the hub's end of it. If the
 // thread dies, it is logged and started again a little later; meanwhile history queries read
 // what is past the mark from the results themselves.
 import { parentPort, workerData, type Worker } from 'node:worker_threads'
 import type { Logger } from '../../agent/core/probe.ts'
-import { HistoryIndex } from './history.ts'
-import { HISTORY_INDEX_MS } from './store.ts'
+// Not store.ts: this thread needs the history file alone, not the store's modules.
+import { HISTORY_INDEX_MS, HistoryIndex } from './history.ts'
 import { startThread } from './threads.ts'
 
 const MODULE = new URL(import.meta.url)

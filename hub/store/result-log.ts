@@ -207,7 +207,7 @@ export function configureConnection(db: Database, writesResults: StoreSync | fal
 }
 
 /** Page cache of the connection that writes results, in KiB. */
-export const WRITER_CACHE_KIB = 32 * 1024
+const WRITER_CACHE_KIB = 32 * 1024
 
 /** Every result with id <= this is in the votes table. */
 export function readVotesMark(db: Database): number {

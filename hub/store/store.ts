@@ -15,7 +15,7 @@ import type { ProbeResult, ResultHead } from '../../proto/result.ts'
 import { migrate } from './migrations.ts'
 import { openDatabase, type Database, type Statement } from './sqlite.ts'
 import { QuorumTables } from './quorum.ts'
-import { attachHistory, HistoryIndex, readHistoryMark } from './history.ts'
+import { attachHistory, HISTORY_INDEX_MS, HistoryIndex, readHistoryMark } from './history.ts'
 import { configureConnection, readVotesMark, ResultLog, type LogBatch, type StoreSync, type VoteRecord } from './result-log.ts'
 import { detachBody, knownResult, mergeVote, type VoteRule, type VoteState } from './vote.ts'
 
@@ -98,9 +98,6 @@ interface VoteRow {
   body: Uint8Array | null
   json: string | null
 }
-
-/** How often the votes are saved, and (written in-process) results added to the history index (ms). */
-export const HISTORY_INDEX_MS = 1000
 
 /** Votes to save, and the id of the last result they reflect. */
 export interface UnsavedVotes {
