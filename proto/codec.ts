@@ -1338,6 +1338,29 @@ export function decodeSignedBatch(bytes: Uint8Array): SignedBatch {
   return decodeTop(SIGNED, bytes) as unknown as SignedBatch
 }
 
+let signedAsBytes: Decoder | null = null
+
+/**
+ * decodeSignedBatch (the same checks and errors) with the JWS left as its bytes, a view into
+ * `bytes`: the hub reads them as it reads an HTTP body (proto/envelope.ts), so no 60 KB string
+ * is made. A message without it has the string default, ''.
+ */
+export function decodeSignedBatchBytes(bytes: Uint8Array): { jws: Uint8Array | '' } {
+  signedAsBytes ??= variantOf(SIGNED, decoderOf(SIGNED), (f) =>
+    f.name === 'jws'
+      ? {
+          ...f,
+          kind: K_OTHER,
+          read: (r, wt) => {
+            if (wt !== LENGTH_DELIMITED) throw wireTypeError(fieldPath(f.name), wt, LENGTH_DELIMITED)
+            return readBytes(r)
+          },
+        }
+      : undefined,
+  )
+  return decodeTop(SIGNED, bytes, signedAsBytes) as unknown as { jws: Uint8Array | '' }
+}
+
 export function encodePushAck(ack: PushAck): Uint8Array {
   return encodeTop(ACK, ack)
 }

@@ -9,7 +9,7 @@
 //               stream, with UNAVAILABLE: the agent reconnects and re-sends what was not acked.
 import * as grpc from '@grpc/grpc-js'
 import type { PushAck } from '../../proto/batch.ts'
-import { decodeSignedBatch, encodePushAck, encodeSignedBatch, decodePushAck, INGEST_METHODS } from '../../proto/codec.ts'
+import { decodeSignedBatchBytes, encodePushAck, encodeSignedBatch, decodePushAck, INGEST_METHODS } from '../../proto/codec.ts'
 import type { Logger } from '../../agent/core/probe.ts'
 import { StoreUnavailableError } from '../store/committer.ts'
 import { GRPC_REASON_KEY, IngestRejection } from './errors.ts'
@@ -70,9 +70,9 @@ export async function startGrpcIngest(opts: GrpcIngestOptions): Promise<{ server
     if (bytes.length > max) {
       return Promise.reject(ingest.reject('oversize', `the message is ${bytes.length} bytes, over the ${max}-byte limit (ingest.max_body)`, 'grpc'))
     }
-    let jws: string
+    let jws: Uint8Array | string
     try {
-      jws = decodeSignedBatch(bytes).jws
+      jws = decodeSignedBatchBytes(bytes).jws
     } catch (err) {
       return Promise.reject(ingest.reject('malformed', `the message is not a vantage.v1.SignedBatch: ${(err as Error).message}`, 'grpc'))
     }

@@ -15,9 +15,9 @@ export interface IngestRoutesOptions {
 const MEDIA_TYPES = ['application/json', 'application/jose+json']
 
 export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app, { ingest, maxBodyBytes }) => {
-  // Only JWS JSON, kept as text: the envelope parses (and size-checks) it itself, once.
+  // Only JWS JSON, kept as bytes: the envelope reads (and size-checks) it itself, once.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser(MEDIA_TYPES, { parseAs: 'string', bodyLimit: maxBodyBytes }, (_req, body, done) => done(null, body))
+  app.addContentTypeParser(MEDIA_TYPES, { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_req, body, done) => done(null, body))
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof IngestRejection) {
@@ -38,7 +38,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
   })
 
   app.post('/v1/results', { bodyLimit: maxBodyBytes }, async (request) => {
-    if (typeof request.body !== 'string') {
+    if (!(request.body instanceof Uint8Array)) {
       throw ingest.reject('malformed', 'the body must be a flattened JWS (JSON), and it is empty', 'http')
     }
     return ingest.push(request.body, 'http')

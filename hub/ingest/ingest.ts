@@ -54,12 +54,12 @@ export class Ingest {
   }
 
   /**
-   * Verifies and stores one signed batch (JWS JSON) and returns its ack. Batches reach the
+   * Verifies and stores one signed batch (JWS JSON, as text or bytes) and returns its ack. Batches reach the
    * writer in call order (an agent's seq is checked in that order), each once verified. Throws
    * IngestRejection (4xx: the agent's fault, counted by reason) or StoreUnavailableError (5xx:
    * retry later).
    */
-  push(jws: string, transport: Transport): Promise<PushAck> {
+  push(jws: string | Uint8Array, transport: Transport): Promise<PushAck> {
     const { clock } = this.deps
     const started = performance.now()
     const now = clock.now()

@@ -14,7 +14,7 @@ export interface VerifiedBatch {
 }
 
 /** Verifies one signed batch against `cfg` at `now` (unix ms); throws IngestRejection. */
-export async function verifySignedBatch(jws: string, cfg: HubConfig, now: number): Promise<VerifiedBatch> {
+export async function verifySignedBatch(jws: string | Uint8Array, cfg: HubConfig, now: number): Promise<VerifiedBatch> {
   let verified: VerifiedBatch
   try {
     verified = await verifyBatchHeads(jws, (kid) => cfg.agents.get(kid)?.public_key, {

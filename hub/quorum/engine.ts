@@ -48,11 +48,12 @@ export interface QuorumEngineOptions {
 
 /**
  * Quorum rules are in seconds (rounds of at least 1 s, `for` and `resolve_after` in seconds or
- * minutes): a commit's effect reaching the view, the listeners and the alerting at most 100 ms
- * late changes no decision anyone can act on, while it caps the work at about 10 evaluations per
- * check per second however many commits ingest makes (hundreds a second under load).
+ * minutes): a commit's effect reaching the view, the listeners and the alerting at most 250 ms
+ * late changes no decision anyone can act on, while it caps the work at about 4 evaluations per
+ * check per second however many commits ingest makes (hundreds a second under load). Readers
+ * never wait for it: they evaluate the dirty checks first.
  */
-export const QUORUM_COALESCE_MS = 100
+export const QUORUM_COALESCE_MS = 250
 
 export type QuorumListener = (snapshot: QuorumSnapshot, change: QuorumChange) => void
 

@@ -11,6 +11,7 @@ import {
   decodePushAck,
   decodeResult,
   decodeSignedBatch,
+  decodeSignedBatchBytes,
   encodeBatch,
   encodePushAck,
   encodeResult,
@@ -393,6 +394,14 @@ describe('the specialized decoder agrees with the reflective one it replaced', (
       const batch = (full as { value: ResultBatch }).value
       expect((heads as { value: unknown }).value).toStrictEqual({ ...batch, results: batch.results.map(headOf) })
     }
+    // The hub's gRPC reads a SignedBatch with its JWS left as bytes: it fails where decoding
+    // fails, with the same message, and otherwise holds the bytes of the same text.
+    const signed = outcome(() => decodeSignedBatch(bytes))
+    const signedBytes = outcome(() => {
+      const { jws } = decodeSignedBatchBytes(bytes)
+      return { jws: typeof jws === 'string' ? jws : new TextDecoder('utf-8', { ignoreBOM: true }).decode(jws) }
+    })
+    expect(signedBytes, `SignedBatch as bytes of ${Buffer.from(bytes).toString('hex')}`).toEqual(signed)
     for (const [name, decode, oracle] of decoders) {
       const want = outcome(() => oracle(bytes))
       const got = outcome(() => decode(bytes))

@@ -1,5 +1,5 @@
 import * as jose from 'jose'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
 import type { ResultBatch } from '../../proto/batch.ts'
 import { decodeBatch, decodeResult, encodeBatch, encodeResult } from '../../proto/codec.ts'
 import {
@@ -336,6 +336,73 @@ describe('signature check: the same answers as jose.flattenedVerify', () => {
       expect(await ours(jws, () => key)).toBe(await joseAlone(jws, key))
       expect(await ours(jws, () => key)).toMatch(/^malformed: invalid JWS: /)
     }
+  })
+})
+
+describe('JWS JSON as bytes: the same answers as the same text', () => {
+  // The hub hands its transports' bytes to the envelope, which reads a plain JWS in place and
+  // leaves anything else to JSON.parse: for any bytes, the outcome must be the text's.
+  async function answer(jws: string | Uint8Array): Promise<string> {
+    try {
+      return `ok ${JSON.stringify(await verify(jws))}`
+    } catch (err) {
+      return `${(err as EnvelopeError).reason}: ${(err as Error).message}`
+    }
+  }
+
+  it('on plain, spaced, reordered, escaped, repeated, extra and broken members', async () => {
+    const jws = await signBatch(batchOf(3, { sentAt: NOW }), { kid: 'eu-1', privateKey: eu1.privateJwk })
+    const other = await signBatch(batchOf(2, { sentAt: NOW }), { kid: 'eu-1', privateKey: eu1.privateJwk })
+    const forged = await signBatch(batchOf(3, { sentAt: NOW }), { kid: 'eu-1', privateKey: intruder.privateJwk })
+    const { protected: p, payload, signature: sig } = jws
+    const escaped = (text: string, at: number) => `${text.slice(0, at)}\\u00${text.charCodeAt(at).toString(16)}${text.slice(at + 1)}`
+    const texts = [
+      JSON.stringify(jws),
+      JSON.stringify(jws, null, 2),
+      ` \r\n\t${JSON.stringify(jws)}\n `,
+      JSON.stringify({ signature: sig, payload, protected: p }),
+      `{"protected":"${p}","payload":"${escaped(payload, 10)}","signature":"${sig}"}`,
+      `{"protected":"${escaped(p, 3)}","payload":"${payload}","signature":"${sig}"}`,
+      `{"protected":"${p}","payload":"${payload}","signature":"${escaped(sig, 0)}"}`,
+      `{"protected":"${p}","payload":"${other.payload}","payload":"${payload}","signature":"${sig}"}`,
+      `{"protected":"${p}","payload":"${payload}","signature":"${sig}","extra":[1,{"a":null}]}`,
+      `{"protected":"${p}","payload":"${payload}","signature":"${sig}","header":{"kid":"eu-1"}}`,
+      JSON.stringify(forged),
+      JSON.stringify({ ...jws, payload: other.payload }),
+      JSON.stringify({ ...jws, payload: `${payload}=` }),
+      JSON.stringify({ ...jws, payload: payload.replace(/-/g, '+') }),
+      JSON.stringify({ ...jws, payload: `${payload.slice(0, 20)}\n${payload.slice(20)}` }),
+      `{"protected":"${p}","payload":"${payload.slice(0, 20)}\n${payload.slice(20)}","signature":"${sig}"}`,
+      `{"protected":"${p}","payload":"${payload.slice(0, 20)}é${payload.slice(21)}","signature":"${sig}"}`,
+      JSON.stringify({ ...jws, payload: 7 }),
+      `{"protected":"${p}","payload":"${payload}","signature":"${sig}",}`,
+      `{"protected":"${p}","payload":"${payload}","signature":"${sig}"}x`,
+      `{"protected":"${p}","payload":"${payload}"}`,
+      `{"protected":"${p}","payload":"${payload}","signature":"${sig}`,
+      '[]',
+      'null',
+      '',
+    ]
+    for (const text of texts) {
+      expect(await answer(new TextEncoder().encode(text)), text.slice(0, 60)).toBe(await answer(text))
+    }
+    expect(await answer(new TextEncoder().encode(texts[1]))).toMatch(/^ok /)
+    // A plain one is read in place: JSON.parse reads its protected header only.
+    const parse = vi.spyOn(JSON, 'parse')
+    try {
+      await verify(new TextEncoder().encode(texts[1]))
+      expect(parse).toHaveBeenCalledTimes(1)
+      parse.mockClear()
+      await verify(texts[1])
+      expect(parse).toHaveBeenCalledTimes(2)
+    } finally {
+      parse.mockRestore()
+    }
+    // Bytes that are not UTF-8 at all; a byte order mark, which JSON readers may skip.
+    expect(await answer(new TextEncoder().encode(`\ufeff${texts[0]}`))).toBe(await answer(texts[0]))
+    const broken = new TextEncoder().encode(JSON.stringify(jws))
+    broken[40] = 0xff
+    expect(await answer(broken)).toBe('malformed: envelope is not JSON (expected a flattened JWS)')
   })
 })
 
