@@ -8,6 +8,7 @@
 //               (PushAck.reason/.error set) and the stream goes on. Only a store failure ends the
 //               stream, with UNAVAILABLE: the agent reconnects and re-sends what was not acked.
 import * as grpc from '@grpc/grpc-js'
+import type { Http2Server, ServerHttp2Session } from 'node:http2'
 import type { PushAck } from '../../proto/batch.ts'
 import { decodeSignedBatchBytes, encodePushAck, encodeSignedBatch, decodePushAck, INGEST_METHODS } from '../../proto/codec.ts'
 import type { Logger } from '../../agent/core/probe.ts'
@@ -130,6 +131,7 @@ export async function startGrpcIngest(opts: GrpcIngestOptions): Promise<{ server
       err ? reject(err) : resolve(bound),
     )
   })
+  widenFlowControl(server, logger)
   return { server, address: `${formatHost(opts.host)}:${port}` }
 }
 
@@ -144,6 +146,35 @@ function toStatus(err: unknown, logger: Logger): Partial<grpc.StatusObject> {
   if (err instanceof StoreUnavailableError) return { code: grpc.status.UNAVAILABLE, details: err.message, metadata }
   logger.error({ error: (err as Error)?.message ?? String(err) }, 'gRPC ingest failed')
   return { code: grpc.status.INTERNAL, details: 'internal error while ingesting the batch' }
+}
+
+/** HTTP/2 flow-control windows the hub offers its agents: a batch of 1000 results fits in one. */
+export const STREAM_WINDOW_BYTES = 1024 * 1024
+export const SESSION_WINDOW_BYTES = 2 * STREAM_WINDOW_BYTES
+
+/**
+ * HTTP/2's default window is 64 KiB, less than a batch of 100 results: the agent would stop in
+ * mid-message until this event loop had read the first part and said so (WINDOW_UPDATE), about
+ * half a millisecond per batch under load. grpc-js has no server option for it, so its sessions
+ * are widened as they open, through its http2 servers (an internal field: without it, a warning
+ * and the defaults; test/hub/grpc.test.ts checks the window agents are offered).
+ */
+function widenFlowControl(server: grpc.Server, logger: Logger): void {
+  const servers = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers
+  if (!(servers instanceof Map)) {
+    logger.warn({}, 'gRPC ingest: cannot widen HTTP/2 flow-control windows (grpc-js internals changed): agents get 64 KiB windows')
+    return
+  }
+  for (const http2Server of servers.keys()) {
+    http2Server.on('session', (session: ServerHttp2Session) => {
+      try {
+        session.settings({ initialWindowSize: STREAM_WINDOW_BYTES })
+        session.setLocalWindowSize(SESSION_WINDOW_BYTES)
+      } catch (err) {
+        logger.debug({ error: (err as Error).message }, 'gRPC ingest: session closed before its windows were widened')
+      }
+    })
+  }
 }
 
 function formatHost(host: string): string {

@@ -1,12 +1,13 @@
 // vantage.v1.Ingest over a real gRPC connection: Push, PushStream, rejections as statuses (Push)
 // and in-band acks (PushStream), and garbage on the port.
+import http2 from 'node:http2'
 import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import * as grpc from '@grpc/grpc-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PushAck } from '../../proto/batch.ts'
 import { GRPC_REASON_KEY } from '../../hub/ingest/errors.ts'
-import { INGEST_SERVICE, signedBatchBytes } from '../../hub/ingest/grpc.ts'
+import { INGEST_SERVICE, SESSION_WINDOW_BYTES, signedBatchBytes, STREAM_WINDOW_BYTES } from '../../hub/ingest/grpc.ts'
 import type { Hub } from '../../hub/server.ts'
 import { makeKeys, metricValue, result, scrape, sign, startTestHub, tempDir, type AgentSigner, type TestDir } from './helpers.ts'
 
@@ -140,5 +141,16 @@ describe('gRPC Ingest', () => {
     }
     expect(await push(await batchBytes())).toMatchObject({ seq: eu1.seq, accepted: 1 })
     expect((await fetch(`${hub.httpUrl}/-/ready`)).status).toBe(200)
+  })
+
+  it('offers agents flow-control windows a whole batch fits in, not HTTP/2\'s 64 KiB', async () => {
+    const session = http2.connect(`http://${hub.grpcAddress}`)
+    try {
+      // The hub's second SETTINGS frame, and a WINDOW_UPDATE for the connection, right after the first.
+      await expect.poll(() => session.remoteSettings.initialWindowSize).toBe(STREAM_WINDOW_BYTES)
+      await expect.poll(() => session.state.remoteWindowSize).toBe(SESSION_WINDOW_BYTES)
+    } finally {
+      session.destroy()
+    }
   })
 })
