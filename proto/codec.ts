@@ -286,7 +286,7 @@ interface Field {
   /** The nested message (K_MESSAGE). */
   sub: Decoder | undefined
   read: FieldReader
-  /** How checkBody checks a repeated message field without building it (else it reads it). */
+  /** How checkBody checks the field without building it (else it reads it): repeated ones hold their count. */
   check?: FieldReader
   /** K_CHECK: the field as decoded, which this one checks instead. */
   checked?: Field
@@ -611,7 +611,20 @@ function readBool(r: Cursor): boolean {
 
 const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true })
 
-/** protobufjs' utf8.read: ASCII by hand, anything else (and long strings) by TextDecoder. */
+/**
+ * Node's native latin1 decoder, where there is one (the hub): for ASCII it is UTF-8's answer,
+ * made as one flat string (the hub hashes ids and names as map keys) instead of pieces joined.
+ */
+const latin1Slice = (globalThis as { Buffer?: { prototype: { latin1Slice?: (this: Uint8Array, start: number, end: number) => string } } }).Buffer
+  ?.prototype.latin1Slice
+
+function isAscii(buf: Uint8Array, start: number, end: number): boolean {
+  let bits = 0
+  for (let i = start; i < end; i++) bits |= buf[i]
+  return bits < 0x80
+}
+
+/** protobufjs' utf8.read: ASCII by hand (or natively, from 16 bytes), anything else (and long strings) by TextDecoder. */
 function readString(r: Cursor): string {
   let length = r.buf[r.pos] // undefined past the end
   if (length < 128) r.pos++ // one byte, the usual case
@@ -623,6 +636,7 @@ function readString(r: Cursor): string {
   const buf = r.buf
   if (length < 1) return ''
   if (length >= 64) return utf8.decode(buf.subarray(start, end))
+  if (length >= 16 && latin1Slice !== undefined && isAscii(buf, start, end)) return latin1Slice.call(buf, start, end)
   let str = ''
   let i = start
   for (; i + 7 < end; i += 8) {
@@ -924,7 +938,8 @@ function checkValue(r: Cursor, f: Field, wt: number, held: unknown): unknown {
       return undefined
     case K_DOUBLE:
       if (wt !== 1) throw wireTypeError(fieldPath(f.name), wt, 1)
-      readDouble(r)
+      if (r.pos + 8 > r.len) throw indexOutOfRange(r, 4) // as readDouble
+      r.pos += 8
       return undefined
     case K_UINT32:
       if (wt !== 0) throw wireTypeError(fieldPath(f.name), wt, 0)
@@ -1014,6 +1029,20 @@ function repeatedScalarReader(name: string, type: string): FieldReader {
       one(r, items)
     }
     return items
+  }
+}
+
+/**
+ * repeatedScalarReader's check for strings and bytes (see checkBody): each item's length read
+ * and checked as the reader does, nothing made; what it holds is the count of items so far.
+ */
+function repeatedLengthsChecker(name: string, type: string): FieldReader {
+  const wire = WIRE[type]
+  return (r, wt, current) => {
+    const count = (current as number | undefined) ?? 0
+    if (wt !== wire) throw wireTypeError(fieldPath(name, count), wt, wire)
+    skip(r, readSize(r))
+    return count + 1
   }
 }
 
@@ -1134,13 +1163,19 @@ function decoderOf(plan: MessagePlan): Decoder {
       if (f.message) {
         read = repeatedMessageReader(f.name, decoderOf(f.message), plan.name === 'ResultBatch' && f.name === 'results')
         check = repeatedMessageChecker(f.name, decoderOf(f.message))
-      } else read = repeatedScalarReader(f.name, f.scalar!)
+      } else {
+        read = repeatedScalarReader(f.name, f.scalar!)
+        if (f.scalar === 'string' || f.scalar === 'bytes') check = repeatedLengthsChecker(f.name, f.scalar)
+      }
     } else if (f.message) {
       kind = K_MESSAGE
       sub = decoderOf(f.message)
     } else {
       kind = SCALAR_KINDS[f.scalar!] ?? K_OTHER
-      if (kind === K_OTHER) read = scalarReader(f.name, f.scalar!)
+      if (kind === K_OTHER) {
+        const scalar = (read = scalarReader(f.name, f.scalar!))
+        check = (r, wt, current) => void scalar(r, wt, current) // one value: nothing to hold
+      }
     }
     const field: Field = { kind, slot, name: f.name, sub, read, check }
     if (f.id < DENSE_IDS) d.byId[f.id] = field
