@@ -5,9 +5,11 @@
 // touched; their groups are rewritten whole, at most once per `flushMs` per vantage (default
 // 1 s): a commit after a quiet spell is written at once, commits that follow within the
 // interval are gathered and written together when it ends (one write per group per flush, not
-// one per commit or per result; Prometheus scrapes far less often). A sync at start (and on
-// config reloads) rebuilds every group and drops those of vantages that no longer have a
-// configured check; close() writes what is still pending.
+// one per commit or per result; Prometheus scrapes far less often). The interval grows with
+// what the writes cost (FEED_MAX_SHARE), so that thousands of checks per vantage slow the feed
+// down rather than the hub. A sync at start (and on config reloads) rebuilds every group and
+// drops those of vantages that no longer have a configured check; close() writes what is still
+// pending.
 import type { HubConfig } from '../config.ts'
 import type { ProbeResult, StepResult } from '../../proto/result.ts'
 import { representative, type VoteState } from '../store/vote.ts'
@@ -35,6 +37,15 @@ export interface FeedOptions {
 
 /** Rewriting a 100-check group costs milliseconds: under load, once a second per vantage is plenty. */
 export const FEED_FLUSH_MS = 1000
+
+/**
+ * The largest share of the event loop the feed's writes take: the interval between two writes
+ * of a vantage is at least the time the last writes of every vantage took, divided by this. A
+ * group costs roughly 50–100 µs per check to rewrite: a hundred checks per vantage leave the
+ * interval at FEED_FLUSH_MS; five thousand on each of five vantages stretch it to about 20 s
+ * (Prometheus scrapes every 15–60 s) instead of taking the whole event loop.
+ */
+export const FEED_MAX_SHARE = 0.1
 
 type Labels = Record<'check' | 'type' | 'target' | 'vantage' | 'region', string>
 
@@ -139,6 +150,8 @@ export class PushgatewayFeed {
   private readonly dirty = new Set<string>()
   /** When each vantage's groups were last written for a commit (monotonic ms). */
   private readonly lastWrite = new Map<string, number>()
+  /** What each vantage's last write took (ms): the interval follows (interval()). */
+  private readonly cost = new Map<string, number>()
   private timer: ReturnType<typeof setTimeout> | null = null
   private closed = false
   private readonly flushMs: number
@@ -169,7 +182,7 @@ export class PushgatewayFeed {
       const vantage = v.vantage
       if (this.dirty.has(vantage)) continue
       const last = this.lastWrite.get(vantage)
-      if (last === undefined || now - last >= this.flushMs) (due ??= new Set()).add(vantage)
+      if (last === undefined || now - last >= this.interval()) (due ??= new Set()).add(vantage)
       else this.dirty.add(vantage)
     }
     if (due) {
@@ -183,7 +196,8 @@ export class PushgatewayFeed {
   private arm(): void {
     if (this.timer !== null || this.dirty.size === 0 || this.closed) return
     let at = Infinity
-    for (const vantage of this.dirty) at = Math.min(at, (this.lastWrite.get(vantage) ?? 0) + this.flushMs)
+    const interval = this.interval()
+    for (const vantage of this.dirty) at = Math.min(at, (this.lastWrite.get(vantage) ?? 0) + interval)
     this.timer = setTimeout(this.flushDue, Math.max(0, at - this.now()))
     this.timer.unref?.()
   }
@@ -191,12 +205,20 @@ export class PushgatewayFeed {
   private readonly flushDue = (): void => {
     this.timer = null
     const now = this.now()
+    const interval = this.interval()
     const due = new Set<string>()
     for (const vantage of this.dirty) {
-      if (now - (this.lastWrite.get(vantage) ?? 0) >= this.flushMs) due.add(vantage)
+      if (now - (this.lastWrite.get(vantage) ?? 0) >= interval) due.add(vantage)
     }
     this.writePending(due, now)
     this.arm()
+  }
+
+  /** Between two writes of a vantage: FEED_FLUSH_MS, or longer when writing every vantage costs more than FEED_MAX_SHARE of it. */
+  private interval(): number {
+    let spent = 0
+    for (const ms of this.cost.values()) spent += ms
+    return Math.max(this.flushMs, spent / FEED_MAX_SHARE)
   }
 
   /** Writes every pending vantage now (close, tests). */
@@ -245,6 +267,18 @@ export class PushgatewayFeed {
 
   /** Writes the groups of the given vantages (all when null); returns the group ids written. */
   private write(vantages: Set<string> | null): Set<string> {
+    const started = this.now()
+    const ids = this.writeGroups(vantages)
+    // The time is the written vantages' in equal parts (their groups are built together); a
+    // vantage left without groups costs nothing any more.
+    const took = this.now() - started
+    const written = new Set([...ids].map((id) => id.slice(id.indexOf('\xff') + 1)))
+    for (const vantage of written) this.cost.set(vantage, took / written.size)
+    for (const vantage of vantages ?? [...this.cost.keys()]) if (!written.has(vantage)) this.cost.delete(vantage)
+    return ids
+  }
+
+  private writeGroups(vantages: Set<string> | null): Set<string> {
     const cfg = this.opts.config()
     const probes = new Map<string, Row[]>()
     const journeys = new Map<string, Row[]>()

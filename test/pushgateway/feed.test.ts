@@ -162,6 +162,46 @@ describe('the Pushgateway feed', () => {
     expect(writes).toBe(4)
   })
 
+  it('writes less often when its writes would take more than their share of the event loop', async () => {
+    const { hubStore, pg } = open()
+    let writes = 0
+    pg.onChange(() => writes++)
+    let now = 0
+    // Each group write takes 10 ms of the feed's clock: 10% of 100 ms, more than 10% of the 40 ms interval.
+    const replaceGroup = pg.replaceGroup.bind(pg)
+    pg.replaceGroup = (key, families) => {
+      now += 10
+      return replaceGroup(key, families)
+    }
+    const feed = new PushgatewayFeed({ source: hubStore, store: pg, config: () => config([CHECKS[0]]), flushMs: 40, now: () => now })
+    cleanups.push(() => feed.close())
+    const push = (agent: string, vantage: string, seq: number, success: boolean) =>
+      hubStore.applyBatches([batch(agent, vantage, seq, [result({ check: 'shop-home', vantage, agent_id: agent, success, round: 1e9 + seq }, Date.now())])])
+    const value = (vantage: string) => new RegExp(`synthetic_probe_success\\{[^}]*vantage="${vantage}"\\} (\\d)`).exec(pg.render().toString('latin1'))?.[1]
+
+    push('eu-1', 'eu-west', 1, true) // quiet before: written at once (at 0, taking 10 ms)
+    expect(writes).toBe(1)
+    now = 50 // past flushMs, but within 10 ms / FEED_MAX_SHARE = 100 ms of the last write
+    push('eu-1', 'eu-west', 2, false)
+    expect([writes, value('eu-west')]).toEqual([1, '1'])
+    now = 100
+    await expect.poll(() => writes, { timeout: 2000 }).toBe(2)
+    expect(value('eu-west')).toBe('0')
+
+    // A second vantage written too: both writes count, 20 ms for a 200 ms interval.
+    push('us-1', 'us-east', 1, true)
+    expect(writes).toBe(3)
+    now = 310 // 210 ms after eu-west's last write (at 100): written at once
+    push('eu-1', 'eu-west', 3, true)
+    expect(writes).toBe(4)
+    now = 520 // 210 ms again
+    push('eu-1', 'eu-west', 4, false)
+    expect(writes).toBe(5)
+    now = 670 // 150 ms: past flushMs, not past the 200 ms the two vantages' writes call for
+    push('eu-1', 'eu-west', 5, true)
+    expect(writes).toBe(5)
+  })
+
   it('rebuilds from the votes at start and drops groups of vantages no longer configured', () => {
     const { hubStore, pg } = open()
     const now = Date.now()
