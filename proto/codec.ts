@@ -905,9 +905,10 @@ function checkMessage(r: Cursor, f: Field, wt: number): void {
 /**
  * decodeBody (and decodeWrapper) without the result: every field read, bounds-checked and
  * type-checked the same way, in the same order, so it throws exactly where decoding would.
- * Strings are skipped, not decoded (decoding never rejects a string's bytes: invalid UTF-8
- * becomes U+FFFD). The rarer kinds (other scalars, repeated fields, maps) are decoded by their
- * own readers, their values dropped at the end of the message.
+ * Strings (repeated ones too) are skipped, not decoded (decoding never rejects a string's
+ * bytes: invalid UTF-8 becomes U+FFFD), doubles skipped, repeated messages counted. The rarer
+ * kinds (other scalars, other repeated fields, maps) are read by their own readers, their
+ * values dropped (at the end of the message for what repeats).
  */
 function checkBody(r: Cursor, d: Decoder, end: number): void {
   /** What the repeated fields and maps read so far hold, by slot (their readers append to it). */

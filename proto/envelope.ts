@@ -408,7 +408,7 @@ function readFlattenedBytes(bytes: Uint8Array): JwsBytes | undefined {
     i = skipSpace(bytes, i)
     if (bytes[i] !== QUOTE) return undefined
     const nameEnd = bytes.indexOf(QUOTE, i + 1)
-    const name = MEMBERS.find((m) => isAscii(bytes, i + 1, nameEnd, m))
+    const name = MEMBERS.find((m) => spells(bytes, i + 1, nameEnd, m))
     if (name === undefined || ranges[name] !== undefined) return undefined
     i = skipSpace(bytes, nameEnd + 1)
     if (bytes[i] !== 0x3a) return undefined // ':'
@@ -447,7 +447,8 @@ function skipSpace(bytes: Uint8Array, i: number): number {
   return i
 }
 
-function isAscii(bytes: Uint8Array, start: number, end: number, text: string): boolean {
+/** Whether `bytes[start..end)` are the ASCII characters of `text`. */
+function spells(bytes: Uint8Array, start: number, end: number, text: string): boolean {
   if (end - start !== text.length) return false
   for (let k = 0; k < text.length; k++) if (bytes[start + k] !== text.charCodeAt(k)) return false
   return true
