@@ -202,15 +202,17 @@ export class PushgatewayFeed {
     this.timer.unref?.()
   }
 
+  /** Writes one pending vantage that is due; the next one, if due too, at the next turn of the event loop. */
   private readonly flushDue = (): void => {
     this.timer = null
     const now = this.now()
     const interval = this.interval()
-    const due = new Set<string>()
+    // One group write (milliseconds to tens of them) per turn: acks and scrapes get in between.
     for (const vantage of this.dirty) {
-      if (now - (this.lastWrite.get(vantage) ?? 0) >= interval) due.add(vantage)
+      if (now - (this.lastWrite.get(vantage) ?? 0) < interval) continue
+      this.writePending(new Set([vantage]), now)
+      break
     }
-    this.writePending(due, now)
     this.arm()
   }
 

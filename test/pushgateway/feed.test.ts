@@ -202,6 +202,32 @@ describe('the Pushgateway feed', () => {
     expect(writes).toBe(5)
   })
 
+  it('writes the pending vantages one per turn of the event loop, so that acks get in between', async () => {
+    const { hubStore, pg } = open()
+    const events: string[] = []
+    pg.onChange((key) => {
+      events.push(`write ${/vantage\W+([a-z-]+)/.exec(key)?.[1]}`)
+      // What an ack would be: I/O handled as soon as the event loop gets to it.
+      setImmediate(() => events.push('turn'))
+    })
+    let now = 0
+    const feed = new PushgatewayFeed({ source: hubStore, store: pg, config: () => config([CHECKS[0]]), flushMs: 40, now: () => now })
+    cleanups.push(() => feed.close())
+    const push = (agent: string, vantage: string, seq: number) =>
+      hubStore.applyBatches([batch(agent, vantage, seq, [result({ check: 'shop-home', vantage, agent_id: agent, round: 1e9 + seq }, Date.now())])])
+    push('eu-1', 'eu-west', 1)
+    push('us-1', 'us-east', 1)
+    await expect.poll(() => events.length).toBe(4) // both written at once (quiet), each followed by its turn
+    events.length = 0
+    now = 10
+    push('eu-1', 'eu-west', 2)
+    push('us-1', 'us-east', 2)
+    now = 40 // both due when the timer fires
+    await expect.poll(() => events.filter((e) => e.startsWith('write')).length, { timeout: 2000 }).toBe(2)
+    await expect.poll(() => events.length).toBe(4)
+    expect(events).toEqual(['write eu-west', 'turn', 'write us-east', 'turn'])
+  })
+
   it('rebuilds from the votes at start and drops groups of vantages no longer configured', () => {
     const { hubStore, pg } = open()
     const now = Date.now()
