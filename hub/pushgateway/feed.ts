@@ -177,12 +177,13 @@ export class PushgatewayFeed {
   private committed(votes: readonly VoteState[]): void {
     if (this.closed) return
     const now = this.now()
+    const interval = this.interval()
     let due: Set<string> | null = null
     for (const v of votes) {
       const vantage = v.vantage
       if (this.dirty.has(vantage)) continue
       const last = this.lastWrite.get(vantage)
-      if (last === undefined || now - last >= this.interval()) (due ??= new Set()).add(vantage)
+      if (last === undefined || now - last >= interval) (due ??= new Set()).add(vantage)
       else this.dirty.add(vantage)
     }
     if (due) {
@@ -270,17 +271,6 @@ export class PushgatewayFeed {
   /** Writes the groups of the given vantages (all when null); returns the group ids written. */
   private write(vantages: Set<string> | null): Set<string> {
     const started = this.now()
-    const ids = this.writeGroups(vantages)
-    // The time is the written vantages' in equal parts (their groups are built together); a
-    // vantage left without groups costs nothing any more.
-    const took = this.now() - started
-    const written = new Set([...ids].map((id) => id.slice(id.indexOf('\xff') + 1)))
-    for (const vantage of written) this.cost.set(vantage, took / written.size)
-    for (const vantage of vantages ?? [...this.cost.keys()]) if (!written.has(vantage)) this.cost.delete(vantage)
-    return ids
-  }
-
-  private writeGroups(vantages: Set<string> | null): Set<string> {
     const cfg = this.opts.config()
     const probes = new Map<string, Row[]>()
     const journeys = new Map<string, Row[]>()
@@ -326,6 +316,12 @@ export class PushgatewayFeed {
         }
       }
     }
+    // What this took is the written vantages' in equal parts (their groups are built together);
+    // a vantage left without groups costs nothing any more.
+    const took = this.now() - started
+    const written = new Set([...probes.keys(), ...journeys.keys()])
+    for (const vantage of written) this.cost.set(vantage, took / written.size)
+    for (const vantage of vantages ?? [...this.cost.keys()]) if (!written.has(vantage)) this.cost.delete(vantage)
     return ids
   }
 }
