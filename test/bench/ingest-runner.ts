@@ -55,6 +55,8 @@ export interface RunnerReport {
   serverThreadCpuSeconds: Record<string, number>
   /** Bytes the server wrote to storage during the measurement (/proc/PID/io write_bytes). */
   serverWriteBytes: number
+  /** The server's peak resident memory since it started (/proc/PID/status VmHWM), in bytes. */
+  serverPeakRssBytes: number
   /** CPU seconds this process spent sending and reading acks during the measurement. */
   clientCpuSeconds: number
   /** Accepted results the hub acknowledged (hub modes), for a sanity check. */
@@ -90,6 +92,11 @@ function threadCpuDelta(before: Map<number, { name: string; cpu: number }>, afte
   const out: Record<string, number> = {}
   for (const [tid, t] of after) out[t.name] = (out[t.name] ?? 0) + t.cpu - (before.get(tid)?.cpu ?? 0)
   return out
+}
+
+function procPeakRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1] ?? NaN) * 1024
 }
 
 function procWriteBytes(pid: number): number {
@@ -247,6 +254,7 @@ async function main(): Promise<void> {
   const serverMainCpu = procCpuSeconds(spec.serverPid, spec.serverPid) - mainCpu0
   const serverThreads = threadCpuDelta(threads0, threadCpuSeconds(spec.serverPid))
   const serverWriteBytes = procWriteBytes(spec.serverPid) - written0
+  const serverPeakRssBytes = procPeakRssBytes(spec.serverPid)
   const clientCpu = process.cpuUsage(client0)
   await Promise.all(senders.map((s) => s.close()))
 
@@ -271,6 +279,7 @@ async function main(): Promise<void> {
     serverMainThreadCpuSeconds: serverMainCpu,
     serverThreadCpuSeconds: serverThreads,
     serverWriteBytes,
+    serverPeakRssBytes,
     clientCpuSeconds: (clientCpu.user + clientCpu.system) / 1e6,
     acked,
     errors: errors.slice(0, 5),

@@ -1,7 +1,7 @@
 // Hub ingest vs the real Pushgateway, side by side in one run. Prints figures, asserts nothing.
 //   node --import tsx test/bench/ingest.bench.ts
 //
-// A real hub (`node bin/vantage.js hub` with the systemd unit's NODE_OPTIONS; SQLite WAL, every
+// A real hub (`node bin/vantage.js hub` with the systemd unit's node flags; SQLite WAL, every
 // group commit fsynced before its acks, as by default; a fresh data dir for
 // each row) and the real Pushgateway (Debian's prometheus-pushgateway, no persistence file) run
 // as child processes. From a separate runner process (test/bench/ingest-runner.ts), AGENTS
@@ -10,7 +10,8 @@
 // POST /v1/results and gRPC PushStream; the same number of samples goes to the Pushgateway as
 // text-format PUTs of groups (one group per agent, as many samples per PUT as results per batch).
 // Per row: results (samples) per second, p50/p99 ack latency, and what the server spent during
-// the measurement (from /proc: CPU of all its threads, bytes written to storage).
+// the measurement (from /proc: CPU of all its threads, bytes written to storage), and its peak
+// resident memory since it started.
 //
 // Options (env): SIZES (default 1,100,1000), MODES (http,grpc,pushgateway), AGENTS (4; a list
 // such as 4,16 gives rows at each count),
@@ -45,10 +46,10 @@ const HUB_NODE_ARGS = (process.env.HUB_NODE_ARGS ?? '').split(' ').filter(Boolea
 const CHECKS = 100
 const CHECK_INTERVAL_MS = 30_000
 const RUNNER = join(import.meta.dirname, 'ingest-runner.ts')
-/** The hub runs as deploy/systemd/vantage-hub.service and deploy/Dockerfile.hub run it. */
-const HUB_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(
+/** The hub runs with node's flags as deploy/systemd/vantage-hub.service and deploy/Dockerfile.hub run it (its heap sizes). */
+const HUB_UNIT_FLAGS = (/^ExecStart=\S+ ((?:--\S+ )*)/m.exec(
   readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'systemd', 'vantage-hub.service'), 'utf8'),
-)?.[1] ?? ''
+)?.[1] ?? '').split(' ').filter(Boolean)
 
 if (execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() !== '100') {
   throw new Error('the runner reads /proc CPU times assuming CLK_TCK = 100')
@@ -146,7 +147,7 @@ function median(runs: RunnerReport[]): RunnerReport & { range: [number, number] 
 }
 
 function table(rows: (RunnerReport & { range?: [number, number] })[]): string {
-  const head = ['server', 'transport', 'agents', 'batch', 'results/s', ...(REPEAT > 1 ? [`${REPEAT} runs: min–max`] : []), 'p50 ms', 'p99 ms', 'batches', 'wall s', 'server CPU s', 'main thread CPU s', 'CPU µs/result', 'disk KiB/result', 'client CPU s']
+  const head = ['server', 'transport', 'agents', 'batch', 'results/s', ...(REPEAT > 1 ? [`${REPEAT} runs: min–max`] : []), 'p50 ms', 'p99 ms', 'batches', 'wall s', 'server CPU s', 'main thread CPU s', 'CPU µs/result', 'disk KiB/result', 'peak RSS MiB', 'client CPU s']
   const body = rows.map((r) => [
     LABEL[r.mode][0],
     LABEL[r.mode][1],
@@ -162,6 +163,7 @@ function table(rows: (RunnerReport & { range?: [number, number] })[]): string {
     r.mode === 'pushgateway' ? '–' : r.serverMainThreadCpuSeconds.toFixed(2),
     ((r.serverCpuSeconds / r.results) * 1e6).toFixed(1),
     (r.serverWriteBytes / r.results / 1024).toFixed(1),
+    (r.serverPeakRssBytes / 2 ** 20).toFixed(0),
     r.clientCpuSeconds.toFixed(2),
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)))
@@ -297,7 +299,7 @@ ${checks.join('\n')}
     pg = await startPushgateway()
     console.log(
       `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; pushgateway ${pg.version} (no persistence file); ` +
-        `hub: NODE_OPTIONS=${HUB_NODE_OPTIONS || '(none)'}; store: SQLite WAL, fsynced before every ack, a fresh store per row${PROFILE ? '; hub under --cpu-prof (slower)' : ''}`,
+        `hub: node ${HUB_UNIT_FLAGS.join(' ') || '(no flags)'} (as its systemd unit); store: SQLite WAL, fsynced before every ack, a fresh store per row${PROFILE ? '; hub under --cpu-prof (slower)' : ''}`,
     )
     console.log(`${AGENT_COUNTS.join(', ')} concurrent agents, one connection and one batch in flight each; results per row: ${RESULTS} (size 1: ${RESULTS_1})`)
     // Other work on the machine skews every figure: say how busy it was.
@@ -323,8 +325,8 @@ ${checks.join('\n')}
           mode === 'pushgateway'
             ? null
             : await spawnHub(t.dir, ['--config', 'hub.yaml', '--data', join(t.dir, `hub-data-${name}`)], {
-                nodeArgs: [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...HUB_NODE_ARGS],
-                env: { ...process.env, NODE_OPTIONS: HUB_NODE_OPTIONS },
+                nodeArgs: [...HUB_UNIT_FLAGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...HUB_NODE_ARGS],
+                env: { ...process.env, NODE_OPTIONS: '' },
               })
         if (hub) processes.push(hub)
         const spec: RunnerSpec = {

@@ -148,8 +148,9 @@ describe.each(['Dockerfile.hub', 'Dockerfile.agent'])('deploy/%s', (name) => {
   })
 
   it('starts the program its stages put in place', () => {
-    const entry = execForm(args(last, 'ENTRYPOINT')[0])
-    expect(entry[0]).toBe('node')
+    const [node, ...argv] = execForm(args(last, 'ENTRYPOINT')[0])
+    expect(node).toBe('node')
+    const entry = [node, ...argv.filter((a) => !a.startsWith('--'))] // node's flags aside
     const workdir = args(last, 'WORKDIR').at(-1)!
     const copies = last.instructions.filter((i) => i.op === 'COPY').map((i) => i.args.split(/\s+/).filter((p) => !p.startsWith('--')))
     const provided = copies.map((p) => posix.resolve(workdir, p[p.length - 1]))
@@ -164,7 +165,12 @@ describe('the images, specifically', () => {
     expect(copied).toEqual(expect.arrayContaining(['bin', 'proto', 'agent', 'hub', 'deploy/runbooks']))
     expect(args(last, 'EXPOSE')).toEqual(['8080 8081'])
     expect(stageEnv(last).TSX_DISABLE_CACHE).toBe('1')
-    expect(execForm(args(last, 'ENTRYPOINT')[0])).toEqual(['node', '/app/bin/vantage.js'])
+    const [node, ...entry] = execForm(args(last, 'ENTRYPOINT')[0])
+    expect(node).toBe('node')
+    // node's own flags (the hub's heap sizes, as the systemd unit has them), then the program
+    const unit = readText('systemd', 'vantage-hub.service')
+    const unitFlags = /^ExecStart=\S+ ((?:--\S+ )*)/m.exec(unit)![1].trim().split(' ')
+    expect(entry).toEqual([...unitFlags, '/app/bin/vantage.js'])
     const cmd = execForm(args(last, 'CMD')[0])
     expect(cmd[0]).toBe('hub')
     expect(flag(cmd, '--http-listen')).toBe('0.0.0.0:8080')

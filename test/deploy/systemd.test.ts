@@ -2,7 +2,7 @@
 // (Debian's systemd package), the hardening they promise, and their commands: ExecStart names
 // the files the repo and the agent bundle really have. (The operator README's test starts the
 // units' ExecStart and reloads them as ExecReload does.)
-import { execFile } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -85,10 +85,16 @@ describe('deploy/systemd', () => {
   }
 
   it('ExecStart runs the files the repository and the agent bundle have', () => {
-    const hub = serviceSettings(readText('systemd', 'vantage-hub.service')).get('ExecStart')![0].split(' ')
-    expect(hub.slice(0, 3)).toEqual(['/usr/bin/node', '/opt/vantage/bin/vantage.js', 'hub'])
+    const [node, ...hubArgv] = serviceSettings(readText('systemd', 'vantage-hub.service')).get('ExecStart')![0].split(' ')
+    expect(node).toBe('/usr/bin/node')
+    // node's own flags first (the hub's heap sizes), then the program
+    const nodeFlags = hubArgv.slice(0, hubArgv.findIndex((a) => !a.startsWith('--')))
+    const hub = hubArgv.slice(nodeFlags.length)
+    expect(hub.slice(0, 2)).toEqual(['/opt/vantage/bin/vantage.js', 'hub'])
     expect(existsSync(join(ROOT, 'bin', 'vantage.js'))).toBe(true)
-    expect(hub.slice(3)).toEqual(['--config', '/etc/vantage/hub.yaml'])
+    expect(hub.slice(2)).toEqual(['--config', '/etc/vantage/hub.yaml'])
+    // A flag node refuses would stop the service at every start.
+    expect(spawnSync(process.execPath, [...nodeFlags, '-e', '0'], { encoding: 'utf8' }).stderr).toBe('')
 
     const agent = serviceSettings(readText('systemd', 'vantage-agent.service')).get('ExecStart')![0].split(' ')
     expect(agent.slice(0, 3)).toEqual(['/usr/bin/node', `/opt/vantage-agent/${BUNDLE_FILE}`, 'agent'])
