@@ -15,7 +15,7 @@ import { parseHubConfig } from '../../hub/config.ts'
 import { BUNDLE_FILE, buildAgentBundle } from '../../deploy/agent-bundle/build.ts'
 import { killAll, ROOT, spawnHub, type HubProcess } from '../helpers/processes.ts'
 import { makeKeys, tempDir, type TestDir } from '../hub/helpers.ts'
-import { DEPLOY, execForm, mapPaths, parseDockerfile, readDashboard, readText, stageEnv, type Stage } from './helpers.ts'
+import { DEPLOY, execForm, mapPaths, nodeCommand, parseDockerfile, readDashboard, readText, serviceSettings, stageEnv, type Stage } from './helpers.ts'
 
 const run = promisify(execFile)
 
@@ -148,9 +148,9 @@ describe.each(['Dockerfile.hub', 'Dockerfile.agent'])('deploy/%s', (name) => {
   })
 
   it('starts the program its stages put in place', () => {
-    const [node, ...argv] = execForm(args(last, 'ENTRYPOINT')[0])
+    const { node, program } = nodeCommand(execForm(args(last, 'ENTRYPOINT')[0]))
     expect(node).toBe('node')
-    const entry = [node, ...argv.filter((a) => !a.startsWith('--'))] // node's flags aside
+    const entry = [node, ...program] // node's flags aside
     const workdir = args(last, 'WORKDIR').at(-1)!
     const copies = last.instructions.filter((i) => i.op === 'COPY').map((i) => i.args.split(/\s+/).filter((p) => !p.startsWith('--')))
     const provided = copies.map((p) => posix.resolve(workdir, p[p.length - 1]))
@@ -165,12 +165,11 @@ describe('the images, specifically', () => {
     expect(copied).toEqual(expect.arrayContaining(['bin', 'proto', 'agent', 'hub', 'deploy/runbooks']))
     expect(args(last, 'EXPOSE')).toEqual(['8080 8081'])
     expect(stageEnv(last).TSX_DISABLE_CACHE).toBe('1')
-    const [node, ...entry] = execForm(args(last, 'ENTRYPOINT')[0])
-    expect(node).toBe('node')
     // node's own flags (the hub's heap sizes, as the systemd unit has them), then the program
-    const unit = readText('systemd', 'vantage-hub.service')
-    const unitFlags = /^ExecStart=\S+ ((?:--\S+ )*)/m.exec(unit)![1].trim().split(' ')
-    expect(entry).toEqual([...unitFlags, '/app/bin/vantage.js'])
+    const entry = nodeCommand(execForm(args(last, 'ENTRYPOINT')[0]))
+    const unit = nodeCommand(serviceSettings(readText('systemd', 'vantage-hub.service')).get('ExecStart')![0].split(' '))
+    expect(entry).toEqual({ node: 'node', flags: unit.flags, program: ['/app/bin/vantage.js'] })
+    expect(entry.flags).not.toEqual([])
     const cmd = execForm(args(last, 'CMD')[0])
     expect(cmd[0]).toBe('hub')
     expect(flag(cmd, '--http-listen')).toBe('0.0.0.0:8080')

@@ -166,6 +166,14 @@ export function parseDockerfile(text: string): Stage[] {
 }
 
 /** The JSON (exec) form of CMD / ENTRYPOINT / HEALTHCHECK CMD, parsed. */
+/** A node command line (ExecStart, ENTRYPOINT) split into node, node's own flags and the program with its arguments. */
+export function nodeCommand(argv: readonly string[]): { node: string; flags: string[]; program: string[] } {
+  const [node, ...rest] = argv
+  const firstNonFlag = rest.findIndex((a) => !a.startsWith('--'))
+  const flags = rest.slice(0, firstNonFlag < 0 ? rest.length : firstNonFlag)
+  return { node, flags, program: rest.slice(flags.length) }
+}
+
 export function execForm(args: string): string[] {
   const json = args.slice(args.indexOf('['))
   return JSON.parse(json) as string[]

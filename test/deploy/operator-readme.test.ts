@@ -33,7 +33,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BUNDLE_FILE } from '../../deploy/agent-bundle/build.ts'
 import { freePort, startAlertmanager, type AlertmanagerProcess } from '../helpers/alertmanager.ts'
 import { killAll, ROOT, spawnNode, type LoggedProcess } from '../helpers/processes.ts'
-import { DEPLOY, readText, serviceSettings } from './helpers.ts'
+import { DEPLOY, nodeCommand, readText, serviceSettings } from './helpers.ts'
 
 const exec = promisify(execFile)
 
@@ -140,15 +140,13 @@ async function runShell(host: string, script: string): Promise<string> {
 /** The unit's ExecStart, mapped to `host`, started as systemd would (its cwd and environment). */
 function startUnit(host: string, unit: string): LoggedProcess {
   const s = serviceSettings(readText('systemd', `${unit}.service`))
-  const [node, ...rest] = substitute(host, s.get('ExecStart')![0]).split(' ')
+  const { node, flags: nodeArgs, program } = nodeCommand(substitute(host, s.get('ExecStart')![0]).split(' '))
   expect(node).toBe('/usr/bin/node')
-  const nodeArgs = rest.slice(0, rest.findIndex((a) => !a.startsWith('--'))) // node's own flags
-  const argv = [node, ...rest.slice(nodeArgs.length)]
   const cwd = hostPath(host, s.get('WorkingDirectory')![0])
   mkdirSync(cwd, { recursive: true, mode: 0o700 }) // StateDirectory=
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: process.env.PATH, NODE_OPTIONS: '' }
   for (const e of s.get('Environment') ?? []) env[e.split('=')[0]] = e.slice(e.indexOf('=') + 1)
-  const p = spawnNode(argv[1], argv.slice(2), { cwd, env, nodeArgs })
+  const p = spawnNode(program[0], program.slice(1), { cwd, env, nodeArgs })
   daemons.set(`${host}/${unit}`, p)
   return p
 }

@@ -10,7 +10,7 @@ import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { BUNDLE_FILE } from '../../deploy/agent-bundle/build.ts'
 import { ROOT } from '../helpers/processes.ts'
-import { DEPLOY, readText, serviceSettings } from './helpers.ts'
+import { DEPLOY, nodeCommand, readText, serviceSettings } from './helpers.ts'
 
 const run = promisify(execFile)
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze'
@@ -85,11 +85,9 @@ describe('deploy/systemd', () => {
   }
 
   it('ExecStart runs the files the repository and the agent bundle have', () => {
-    const [node, ...hubArgv] = serviceSettings(readText('systemd', 'vantage-hub.service')).get('ExecStart')![0].split(' ')
-    expect(node).toBe('/usr/bin/node')
     // node's own flags first (the hub's heap sizes), then the program
-    const nodeFlags = hubArgv.slice(0, hubArgv.findIndex((a) => !a.startsWith('--')))
-    const hub = hubArgv.slice(nodeFlags.length)
+    const { node, flags: nodeFlags, program: hub } = nodeCommand(serviceSettings(readText('systemd', 'vantage-hub.service')).get('ExecStart')![0].split(' '))
+    expect(node).toBe('/usr/bin/node')
     expect(hub.slice(0, 2)).toEqual(['/opt/vantage/bin/vantage.js', 'hub'])
     expect(existsSync(join(ROOT, 'bin', 'vantage.js'))).toBe(true)
     expect(hub.slice(2)).toEqual(['--config', '/etc/vantage/hub.yaml'])
