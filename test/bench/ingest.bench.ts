@@ -27,6 +27,7 @@ import { join } from 'node:path'
 import { freePort } from '../helpers/blackbox.ts'
 import { killAll, spawnHub, spawnNode, stopProcess, type LoggedProcess } from '../helpers/processes.ts'
 import { makeKeys, tempDir } from '../hub/helpers.ts'
+import { unitCommand } from '../deploy/helpers.ts'
 import type { Mode, RunnerReport, RunnerSpec } from './ingest-runner.ts'
 
 const PUSHGATEWAY_BIN = process.env.PUSHGATEWAY_BIN ?? '/usr/bin/prometheus-pushgateway'
@@ -47,9 +48,7 @@ const CHECKS = 100
 const CHECK_INTERVAL_MS = 30_000
 const RUNNER = join(import.meta.dirname, 'ingest-runner.ts')
 /** The hub runs with node's flags as deploy/systemd/vantage-hub.service and deploy/Dockerfile.hub run it (its heap sizes). */
-const HUB_UNIT_FLAGS = (/^ExecStart=\S+ ((?:--\S+ )*)/m.exec(
-  readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'systemd', 'vantage-hub.service'), 'utf8'),
-)?.[1] ?? '').split(' ').filter(Boolean)
+const HUB_UNIT_FLAGS = unitCommand('vantage-hub').flags
 
 if (execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() !== '100') {
   throw new Error('the runner reads /proc CPU times assuming CLK_TCK = 100')

@@ -15,7 +15,7 @@ import { parseHubConfig } from '../../hub/config.ts'
 import { BUNDLE_FILE, buildAgentBundle } from '../../deploy/agent-bundle/build.ts'
 import { killAll, ROOT, spawnHub, type HubProcess } from '../helpers/processes.ts'
 import { makeKeys, tempDir, type TestDir } from '../hub/helpers.ts'
-import { DEPLOY, execForm, mapPaths, nodeCommand, parseDockerfile, readDashboard, readText, serviceSettings, stageEnv, type Stage } from './helpers.ts'
+import { DEPLOY, execForm, mapPaths, nodeCommand, parseDockerfile, readDashboard, readText, stageEnv, unitCommand, type Stage } from './helpers.ts'
 
 const run = promisify(execFile)
 
@@ -167,8 +167,7 @@ describe('the images, specifically', () => {
     expect(stageEnv(last).TSX_DISABLE_CACHE).toBe('1')
     // node's own flags (the hub's heap sizes, as the systemd unit has them), then the program
     const entry = nodeCommand(execForm(args(last, 'ENTRYPOINT')[0]))
-    const unit = nodeCommand(serviceSettings(readText('systemd', 'vantage-hub.service')).get('ExecStart')![0].split(' '))
-    expect(entry).toEqual({ node: 'node', flags: unit.flags, program: ['/app/bin/vantage.js'] })
+    expect(entry).toEqual({ node: 'node', flags: unitCommand('vantage-hub').flags, program: ['/app/bin/vantage.js'] })
     expect(entry.flags).not.toEqual([])
     const cmd = execForm(args(last, 'CMD')[0])
     expect(cmd[0]).toBe('hub')

@@ -165,7 +165,6 @@ export function parseDockerfile(text: string): Stage[] {
   return stages
 }
 
-/** The JSON (exec) form of CMD / ENTRYPOINT / HEALTHCHECK CMD, parsed. */
 /** A node command line (ExecStart, ENTRYPOINT) split into node, node's own flags and the program with its arguments. */
 export function nodeCommand(argv: readonly string[]): { node: string; flags: string[]; program: string[] } {
   const [node, ...rest] = argv
@@ -174,6 +173,12 @@ export function nodeCommand(argv: readonly string[]): { node: string; flags: str
   return { node, flags, program: rest.slice(flags.length) }
 }
 
+/** The ExecStart of deploy/systemd/`unit`.service as shipped, split by nodeCommand. */
+export function unitCommand(unit: string): ReturnType<typeof nodeCommand> {
+  return nodeCommand(serviceSettings(readText('systemd', `${unit}.service`)).get('ExecStart')![0].split(' '))
+}
+
+/** The JSON (exec) form of CMD / ENTRYPOINT / HEALTHCHECK CMD, parsed. */
 export function execForm(args: string): string[] {
   const json = args.slice(args.indexOf('['))
   return JSON.parse(json) as string[]

@@ -10,7 +10,7 @@ import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { BUNDLE_FILE } from '../../deploy/agent-bundle/build.ts'
 import { ROOT } from '../helpers/processes.ts'
-import { DEPLOY, nodeCommand, readText, serviceSettings } from './helpers.ts'
+import { DEPLOY, readText, serviceSettings, unitCommand } from './helpers.ts'
 
 const run = promisify(execFile)
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze'
@@ -86,7 +86,7 @@ describe('deploy/systemd', () => {
 
   it('ExecStart runs the files the repository and the agent bundle have', () => {
     // node's own flags first (the hub's heap sizes), then the program
-    const { node, flags: nodeFlags, program: hub } = nodeCommand(serviceSettings(readText('systemd', 'vantage-hub.service')).get('ExecStart')![0].split(' '))
+    const { node, flags: nodeFlags, program: hub } = unitCommand('vantage-hub')
     expect(node).toBe('/usr/bin/node')
     expect(hub.slice(0, 2)).toEqual(['/opt/vantage/bin/vantage.js', 'hub'])
     expect(existsSync(join(ROOT, 'bin', 'vantage.js'))).toBe(true)
